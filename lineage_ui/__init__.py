@@ -1,0 +1,1 @@
+"""The lineage dashboard: server-rendered pages over the metadata store."""

@@ -1,0 +1,1 @@
+"""The ML metadata store: MLMD's data model on the Django ORM and the services over it."""

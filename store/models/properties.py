@@ -1,0 +1,97 @@
+"""Property values of artifacts, executions and contexts.
+
+One row per (node, name, declared-or-custom).  Exactly one value column is set,
+matching the data type; struct values are JSON, proto values an ``Any``'s
+type URL and bytes.
+"""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from store.models.nodes import Artifact, Context, Execution
+
+VALUE_FIELDS = ("int_value", "double_value", "string_value", "bool_value", "struct_value", "proto_value")
+
+
+class PropertyValue(models.Model):
+    name = models.CharField(max_length=255)
+    is_custom = models.BooleanField(default=False)
+    int_value = models.BigIntegerField(blank=True, null=True)
+    double_value = models.FloatField(blank=True, null=True)
+    string_value = models.TextField(blank=True, null=True)
+    bool_value = models.BooleanField(blank=True, null=True)
+    struct_value = models.JSONField(blank=True, null=True)
+    proto_type_url = models.CharField(max_length=1024, blank=True, null=True)
+    proto_value = models.BinaryField(blank=True, null=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def value(self) -> object:
+        for field in VALUE_FIELDS:
+            current = getattr(self, field)
+            if current is not None:
+                return current
+        return None
+
+    def set_values(self) -> list[str]:
+        return [field for field in VALUE_FIELDS if getattr(self, field) is not None]
+
+    def clean(self) -> None:
+        if not self.name or not self.name.strip():
+            raise ValidationError({"name": "A property needs a non-empty name."})
+        if len(self.set_values()) > 1:
+            raise ValidationError("A property value holds exactly one of int, double, string, bool, struct or proto.")
+
+    def __str__(self) -> str:
+        prefix = "custom " if self.is_custom else ""
+        return f"{prefix}{self.name} = {self.value!r}"
+
+
+def _property_indexes(prefix: str) -> list[models.Index]:
+    return [
+        models.Index(fields=["name", "int_value"], name=f"{prefix}_name_int"),
+        models.Index(fields=["name", "double_value"], name=f"{prefix}_name_double"),
+        models.Index(fields=["name", "bool_value"], name=f"{prefix}_name_bool"),
+    ]
+
+
+class ArtifactProperty(PropertyValue):
+    """A declared or custom property value of an artifact."""
+
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="property_values")
+
+    class Meta:
+        verbose_name_plural = "artifact properties"
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "name", "is_custom"], name="artifactproperty_unique")
+        ]
+        indexes = _property_indexes("artprop")
+
+
+class ExecutionProperty(PropertyValue):
+    """A declared or custom property value of an execution."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="property_values")
+
+    class Meta:
+        verbose_name_plural = "execution properties"
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "name", "is_custom"], name="executionproperty_unique")
+        ]
+        indexes = _property_indexes("exeprop")
+
+
+class ContextProperty(PropertyValue):
+    """A declared or custom property value of a context."""
+
+    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="property_values")
+
+    class Meta:
+        verbose_name_plural = "context properties"
+        constraints = [
+            models.UniqueConstraint(fields=["context", "name", "is_custom"], name="contextproperty_unique")
+        ]
+        indexes = _property_indexes("ctxprop")
