@@ -1,0 +1,1 @@
+"""The store's services: every write rule and every non-trivial query lives here."""
