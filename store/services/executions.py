@@ -1,0 +1,175 @@
+"""Recording runs: put_execution and put_lineage_subgraph, each atomic.
+
+Both write nodes, the events between them and their context memberships in
+the request's single transaction: either the whole run is recorded or nothing.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import IntegrityError
+
+from store.models import Artifact, Context
+from store.proto import metadata_store_pb2 as pb
+from store.services import relations
+from store.services.errors import InvalidArgument
+from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION
+from store.services.nodes import put_nodes
+from store.services.transactions import savepoint
+
+
+def _reuse_artifacts_by_external_id(artifacts: Sequence[Any]) -> list[Any]:
+    """Give artifacts without an id the id of a stored artifact with the same external_id."""
+    wanted = [a.external_id for a in artifacts if not a.HasField("id") and a.external_id]
+    if not wanted:
+        return list(artifacts)
+    found = dict(Artifact.objects.filter(external_id__in=wanted).values_list("external_id", "id"))
+    result = []
+    for artifact in artifacts:
+        if not artifact.HasField("id") and artifact.external_id in found:
+            artifact = _copy(artifact)
+            artifact.id = found[artifact.external_id]
+        result.append(artifact)
+    return result
+
+
+def _copy(message: Any) -> Any:
+    clone = type(message)()
+    clone.CopyFrom(message)
+    return clone
+
+
+def put_contexts_for_run(contexts: Sequence[Any], *, reuse_existing: bool, force_reuse: bool) -> list[int]:
+    """Upsert the contexts of a run.
+
+    ``reuse_existing``: a new context whose (type, name) exists takes the stored
+    one, even when another writer creates it at the same moment.
+    ``force_reuse``: a context given by id is used as stored, not updated.
+    """
+    ids: list[int | None] = [None] * len(contexts)
+    to_put: list[tuple[int, Any]] = []
+    for position, context in enumerate(contexts):
+        if context.HasField("id") and force_reuse:
+            if not Context.objects.filter(id=context.id).exists():
+                raise InvalidArgument(f"Context #{position}: no context with id {context.id}")
+            ids[position] = context.id
+            continue
+        if not context.HasField("id") and reuse_existing:
+            existing = Context.objects.filter(type_id=context.type_id, name=context.name).values_list("id", flat=True).first()
+            if existing is not None:
+                ids[position] = existing
+                continue
+            ids[position] = _create_or_reuse_context(context, position)
+            continue
+        to_put.append((position, context))
+    if to_put:
+        put_ids = put_nodes(CONTEXT, [c for _, c in to_put])
+        for (position, _), context_id in zip(to_put, put_ids, strict=True):
+            ids[position] = context_id
+    return [i for i in ids if i is not None]
+
+
+def _create_or_reuse_context(context: Any, position: int) -> int:
+    """Insert a context; if a concurrent writer inserted the same (type, name) first, take that one."""
+    try:
+        with savepoint():
+            return put_nodes(CONTEXT, [context])[0]
+    except IntegrityError:
+        existing = Context.objects.filter(type_id=context.type_id, name=context.name).values_list("id", flat=True).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def put_execution(request: Any) -> tuple[int, list[int], list[int]]:
+    """MLMD's PutExecution: an execution, its artifacts with events, and its contexts."""
+    options = request.options
+    if not request.HasField("execution"):
+        raise InvalidArgument("PutExecution: no execution is given")
+    [execution_id] = put_nodes(
+        EXECUTION, [request.execution], force_update_time=options.force_update_time
+    )
+
+    pairs = list(request.artifact_event_pairs)
+    artifacts = [p.artifact for p in pairs if p.HasField("artifact")]
+    if options.reuse_artifact_if_already_exist_by_external_id:
+        artifacts = _reuse_artifacts_by_external_id(artifacts)
+    artifact_ids = put_nodes(ARTIFACT, artifacts, force_update_time=options.force_update_time) if artifacts else []
+
+    events = []
+    artifact_iter = iter(artifact_ids)
+    for position, pair in enumerate(pairs):
+        artifact_id = next(artifact_iter) if pair.HasField("artifact") else None
+        if not pair.HasField("event"):
+            continue
+        event = _copy(pair.event)
+        if artifact_id is not None:
+            if event.HasField("artifact_id") and event.artifact_id != artifact_id:
+                raise InvalidArgument(
+                    f"PutExecution: pair #{position}: the event's artifact_id {event.artifact_id}"
+                    f" differs from its artifact's id {artifact_id}"
+                )
+            event.artifact_id = artifact_id
+        elif not event.HasField("artifact_id"):
+            raise InvalidArgument(f"PutExecution: pair #{position}: an event without an artifact needs an artifact_id")
+        if event.HasField("execution_id") and event.execution_id != execution_id:
+            raise InvalidArgument(
+                f"PutExecution: pair #{position}: the event's execution_id {event.execution_id}"
+                f" differs from the execution's id {execution_id}"
+            )
+        event.execution_id = execution_id
+        events.append(event)
+    relations.put_events(events, skip_existing=True)
+
+    context_ids = put_contexts_for_run(
+        request.contexts,
+        reuse_existing=options.reuse_context_if_already_exist,
+        force_reuse=options.force_reuse_context,
+    )
+    linked_artifacts = artifact_ids + [e.artifact_id for e in events]
+    relations.link_attributions([(c, a) for c in context_ids for a in dict.fromkeys(linked_artifacts)])
+    relations.link_associations([(c, execution_id) for c in context_ids])
+    return execution_id, artifact_ids, context_ids
+
+
+def put_lineage_subgraph(request: Any) -> tuple[list[int], list[int], list[int]]:
+    """MLMD's PutLineageSubgraph: nodes, the events between them (by index) and their contexts."""
+    options = request.options
+    executions = list(request.executions)
+    artifacts = list(request.artifacts)
+    for position, edge in enumerate(request.event_edges):
+        if not edge.HasField("execution_index") or not 0 <= edge.execution_index < len(executions):
+            raise InvalidArgument(f"PutLineageSubgraph: event edge #{position} has no valid execution_index")
+        if not edge.HasField("artifact_index") or not 0 <= edge.artifact_index < len(artifacts):
+            raise InvalidArgument(f"PutLineageSubgraph: event edge #{position} has no valid artifact_index")
+        if not edge.HasField("event"):
+            raise InvalidArgument(f"PutLineageSubgraph: event edge #{position} has no event")
+    if options.reuse_artifact_if_already_exist_by_external_id:
+        artifacts = _reuse_artifacts_by_external_id(artifacts)
+    context_ids = put_contexts_for_run(
+        request.contexts, reuse_existing=options.reuse_context_if_already_exist, force_reuse=False
+    )
+    execution_ids = put_nodes(EXECUTION, executions)
+    artifact_ids = put_nodes(ARTIFACT, artifacts)
+
+    events = []
+    for position, edge in enumerate(request.event_edges):
+        event = _copy(edge.event)
+        artifact_id = artifact_ids[edge.artifact_index]
+        execution_id = execution_ids[edge.execution_index]
+        if (event.HasField("artifact_id") and event.artifact_id != artifact_id) or (
+            event.HasField("execution_id") and event.execution_id != execution_id
+        ):
+            raise InvalidArgument(
+                f"PutLineageSubgraph: event edge #{position}: the event's ids differ from the nodes it indexes"
+            )
+        event.artifact_id = artifact_id
+        event.execution_id = execution_id
+        if not event.HasField("type"):
+            event.type = pb.Event.UNKNOWN
+        events.append(event)
+    relations.put_events(events, skip_existing=True)
+    relations.link_attributions([(c, a) for c in context_ids for a in dict.fromkeys(artifact_ids)])
+    relations.link_associations([(c, e) for c in context_ids for e in dict.fromkeys(execution_ids)])
+    return execution_ids, artifact_ids, context_ids

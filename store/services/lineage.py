@@ -1,0 +1,314 @@
+"""Lineage: the artifacts and executions connected to some starting nodes through events.
+
+A traversal is a breadth-first walk with one set-based query per hop (never
+one per node) and no cap on the number of hops, unlike MLMD's 100.  A hop goes
+from an artifact to an execution or back, following one event.
+
+Directions, for a hop from an artifact: UPSTREAM follows the events that say
+an execution produced it (output events), DOWNSTREAM the events that say an
+execution read it (input events); from an execution the other way round.
+BIDIRECTIONAL follows every event.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from store.choices import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, TypeKind
+from store.models import Artifact, Association, Attribution, Context, Event, Execution, Type
+from store.proto import metadata_store_pb2 as pb
+from store.services import relations
+from store.services.errors import InvalidArgument
+from store.services.filter_query import filter_nodes
+from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION
+from store.services.nodes import node_protos
+from store.services.types import type_protos
+
+UPSTREAM = pb.LineageSubgraphQueryOptions.UPSTREAM
+DOWNSTREAM = pb.LineageSubgraphQueryOptions.DOWNSTREAM
+BIDIRECTIONAL = pb.LineageSubgraphQueryOptions.BIDIRECTIONAL
+
+_CHUNK = 500
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _event_types(direction: int, from_artifact: bool) -> frozenset[int] | None:
+    if direction == BIDIRECTIONAL:
+        return None
+    upstream = direction == UPSTREAM
+    # artifact → execution upstream: the execution wrote it (output event), and so on.
+    if from_artifact:
+        return OUTPUT_EVENT_TYPES if upstream else INPUT_EVENT_TYPES
+    return INPUT_EVENT_TYPES if upstream else OUTPUT_EVENT_TYPES
+
+
+def _neighbours(ids: set[int], from_artifact: bool, direction: int) -> set[int]:
+    if not ids:
+        return set()
+    source, target = ("artifact_id", "execution_id") if from_artifact else ("execution_id", "artifact_id")
+    types = _event_types(direction, from_artifact)
+    found: set[int] = set()
+    for chunk in _chunks(sorted(ids)):
+        query = Event.objects.filter(**{f"{source}__in": chunk})
+        if types is not None:
+            query = query.filter(type__in=types)
+        found.update(query.values_list(target, flat=True).distinct())
+    return found
+
+
+@dataclass
+class Walk:
+    """Nodes reached, in the order they were reached."""
+
+    artifacts: dict[int, int] = field(default_factory=dict)  # id -> hop at which it was reached
+    executions: dict[int, int] = field(default_factory=dict)
+    truncated: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.artifacts) + len(self.executions)
+
+
+def walk(
+    start_artifacts: Iterable[int],
+    start_executions: Iterable[int],
+    *,
+    direction: int = BIDIRECTIONAL,
+    max_hops: int | None = None,
+    keep_artifact: Callable[[set[int]], set[int]] | None = None,
+    keep_execution: Callable[[set[int]], set[int]] | None = None,
+    stop_artifact: Callable[[set[int]], set[int]] | None = None,
+    stop_execution: Callable[[set[int]], set[int]] | None = None,
+    max_nodes: int | None = None,
+) -> Walk:
+    """Breadth-first walk from the starting nodes.
+
+    ``keep_*`` returns the subset of newly reached nodes that may enter the
+    result at all (others are pruned with everything behind them); ``stop_*``
+    returns the subset that enters the result but is not expanded further.
+    """
+    result = Walk()
+    frontier_a = set(start_artifacts)
+    frontier_e = set(start_executions)
+    for a in sorted(frontier_a):
+        result.artifacts[a] = 0
+    for e in sorted(frontier_e):
+        result.executions[e] = 0
+    stopped_a: set[int] = set()
+    stopped_e: set[int] = set()
+    hop = 0
+    while (frontier_a or frontier_e) and (max_hops is None or hop < max_hops):
+        hop += 1
+        new_e = _neighbours(frontier_a - stopped_a, True, direction) - result.executions.keys()
+        new_a = _neighbours(frontier_e - stopped_e, False, direction) - result.artifacts.keys()
+        if keep_execution and new_e:
+            new_e = keep_execution(new_e)
+        if keep_artifact and new_a:
+            new_a = keep_artifact(new_a)
+        if stop_execution and new_e:
+            stopped_e |= stop_execution(new_e)
+        if stop_artifact and new_a:
+            stopped_a |= stop_artifact(new_a)
+        for node_id in sorted(new_a):
+            if max_nodes is not None and result.size >= max_nodes:
+                result.truncated = True
+                break
+            result.artifacts[node_id] = hop
+        for node_id in sorted(new_e):
+            if max_nodes is not None and result.size >= max_nodes:
+                result.truncated = True
+                break
+            result.executions[node_id] = hop
+        frontier_a = {a for a in new_a if a in result.artifacts}
+        frontier_e = {e for e in new_e if e in result.executions}
+        if result.truncated:
+            break
+    return result
+
+
+def _matcher(kind_name: str, query: str) -> Callable[[set[int]], set[int]]:
+    model = Artifact if kind_name == "artifact" else Execution
+
+    def matching(ids: set[int]) -> set[int]:
+        found: set[int] = set()
+        for chunk in _chunks(sorted(ids)):
+            found.update(filter_nodes(model.objects.filter(id__in=chunk), kind_name, query).values_list("id", flat=True))
+        return found
+
+    return matching
+
+
+def _events_between(artifact_ids: set[int], execution_ids: set[int]) -> list[Event]:
+    events: list[Event] = []
+    if not artifact_ids or not execution_ids:
+        return events
+    for chunk in _chunks(sorted(execution_ids)):
+        events.extend(
+            e for e in Event.objects.filter(execution_id__in=chunk).order_by("id") if e.artifact_id in artifact_ids
+        )
+    events.sort(key=lambda e: e.id)
+    return events
+
+
+# ---------------------------------------------------------------------------- GetLineageSubgraph
+
+
+_ALL_PARTS = frozenset(
+    {
+        "artifacts",
+        "executions",
+        "contexts",
+        "events",
+        "artifact_types",
+        "execution_types",
+        "context_types",
+        "attributions",
+        "associations",
+    }
+)
+
+
+def lineage_subgraph(options: Any, read_mask: Iterable[str] = ()) -> Any:
+    """MLMD's GetLineageSubgraph."""
+    which = options.WhichOneof("starting_nodes")
+    if which is None:
+        raise InvalidArgument("lineage_subgraph_query_options: starting_artifacts or starting_executions is required")
+    starting = getattr(options, which)
+    if not starting.filter_query:
+        raise InvalidArgument(f"lineage_subgraph_query_options.{which}.filter_query is required")
+    if options.HasField("max_num_hops") and options.max_num_hops < 0:
+        raise InvalidArgument(f"max_num_hops must not be negative, got {options.max_num_hops}")
+    direction = options.direction if options.HasField("direction") and options.direction else BIDIRECTIONAL
+    kind_name = "artifact" if which == "starting_artifacts" else "execution"
+    model = Artifact if kind_name == "artifact" else Execution
+    start_ids = list(filter_nodes(model.objects.all(), kind_name, starting.filter_query).values_list("id", flat=True))
+
+    stop_a = stop_e = None
+    hidden_a: set[int] = set()
+    hidden_e: set[int] = set()
+    ending_a = options.ending_artifacts if options.HasField("ending_artifacts") else None
+    ending_e = options.ending_executions if options.HasField("ending_executions") else None
+    if ending_a is not None and ending_a.filter_query:
+        match_a = _matcher("artifact", ending_a.filter_query)
+
+        def stop_a(ids: set[int]) -> set[int]:
+            found = match_a(ids)
+            if not ending_a.include_ending_nodes:
+                hidden_a.update(found)
+            return found
+
+    if ending_e is not None and ending_e.filter_query:
+        match_e = _matcher("execution", ending_e.filter_query)
+
+        def stop_e(ids: set[int]) -> set[int]:
+            found = match_e(ids)
+            if not ending_e.include_ending_nodes:
+                hidden_e.update(found)
+            return found
+
+    result = walk(
+        start_ids if kind_name == "artifact" else [],
+        start_ids if kind_name == "execution" else [],
+        direction=direction,
+        max_hops=options.max_num_hops if options.HasField("max_num_hops") else None,
+        stop_artifact=stop_a,
+        stop_execution=stop_e,
+    )
+    artifact_ids = set(result.artifacts) - hidden_a
+    execution_ids = set(result.executions) - hidden_e
+    return build_graph(artifact_ids, execution_ids, read_mask, with_contexts=True)
+
+
+def build_graph(
+    artifact_ids: set[int], execution_ids: set[int], read_mask: Iterable[str] = (), *, with_contexts: bool
+) -> Any:
+    """A LineageGraph message of the given nodes, the events among them, their contexts and types."""
+    parts = set(read_mask) & _ALL_PARTS or set(_ALL_PARTS)
+    graph = pb.LineageGraph()
+    artifacts = _load(Artifact, artifact_ids)
+    executions = _load(Execution, execution_ids)
+    contexts: list[Context] = []
+    if with_contexts:
+        context_ids: set[int] = set()
+        for chunk in _chunks(sorted(artifact_ids)):
+            context_ids.update(Attribution.objects.filter(artifact_id__in=chunk).values_list("context_id", flat=True))
+        for chunk in _chunks(sorted(execution_ids)):
+            context_ids.update(Association.objects.filter(execution_id__in=chunk).values_list("context_id", flat=True))
+        contexts = _load(Context, context_ids)
+    if "artifacts" in parts:
+        graph.artifacts.extend(node_protos(ARTIFACT, artifacts))
+    if "executions" in parts:
+        graph.executions.extend(node_protos(EXECUTION, executions))
+    if "contexts" in parts:
+        graph.contexts.extend(node_protos(CONTEXT, contexts))
+    if "events" in parts:
+        graph.events.extend(relations.event_protos(_events_between(artifact_ids, execution_ids)))
+    type_ids = {n.type_id for n in artifacts} | {n.type_id for n in executions} | {n.type_id for n in contexts}
+    types = Type.objects.filter(id__in=type_ids).order_by("id") if type_ids else []
+    for message, row in zip(type_protos(types), types, strict=True):
+        target = {
+            TypeKind.ARTIFACT: ("artifact_types", graph.artifact_types),
+            TypeKind.EXECUTION: ("execution_types", graph.execution_types),
+            TypeKind.CONTEXT: ("context_types", graph.context_types),
+        }[TypeKind(row.kind)]
+        if target[0] in parts:
+            target[1].append(message)
+    if with_contexts and contexts:
+        context_set = {c.id for c in contexts}
+        if "attributions" in parts:
+            for chunk in _chunks(sorted(artifact_ids)):
+                for c, a in Attribution.objects.filter(artifact_id__in=chunk).values_list("context_id", "artifact_id"):
+                    if c in context_set:
+                        graph.attributions.add(context_id=c, artifact_id=a)
+        if "associations" in parts:
+            for chunk in _chunks(sorted(execution_ids)):
+                for c, e in Association.objects.filter(execution_id__in=chunk).values_list("context_id", "execution_id"):
+                    if c in context_set:
+                        graph.associations.add(context_id=c, execution_id=e)
+    return graph
+
+
+def _load(model: type, ids: set[int]) -> list[Any]:
+    rows: list[Any] = []
+    for chunk in _chunks(sorted(ids)):
+        rows.extend(model.objects.filter(id__in=chunk))  # type: ignore[attr-defined]
+    rows.sort(key=lambda r: r.id)
+    return rows
+
+
+# ---------------------------------------------------------------------------- GetLineageGraph
+
+
+def lineage_graph(options: Any) -> Any:
+    """MLMD's (deprecated) GetLineageGraph: bidirectional walk from artifacts chosen by list options."""
+    from store.services.listing import list_nodes
+
+    if not options.HasField("artifacts_options"):
+        raise InvalidArgument("GetLineageGraph: options.artifacts_options selects the starting artifacts")
+    starting, _ = list_nodes(ARTIFACT, Artifact.objects.all(), options.artifacts_options)
+    if not starting:
+        raise InvalidArgument("GetLineageGraph: artifacts_options matches no artifact")
+    stop = options.stop_conditions
+    max_hops = stop.max_num_hops if stop.HasField("max_num_hops") else None
+    if max_hops is not None and max_hops < 0:
+        raise InvalidArgument(f"stop_conditions.max_num_hops must not be negative, got {max_hops}")
+    max_nodes = options.max_node_size if options.max_node_size > 0 else None
+    start = [a.id for a in starting]
+    if max_nodes is not None:
+        start = start[:max_nodes]
+    result = walk(
+        start,
+        [],
+        direction=BIDIRECTIONAL,
+        max_hops=max_hops,
+        keep_artifact=_matcher("artifact", stop.boundary_artifacts) if stop.boundary_artifacts else None,
+        keep_execution=_matcher("execution", stop.boundary_executions) if stop.boundary_executions else None,
+        max_nodes=max_nodes,
+    )
+    graph = build_graph(set(result.artifacts), set(result.executions), with_contexts=False)
+    return graph

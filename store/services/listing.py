@@ -1,0 +1,94 @@
+"""Paged, ordered, filtered node lists (MLMD's ListOperationOptions).
+
+Paging is by key, not by offset: a page token holds the order value and id of
+the last node returned, so rows written between two pages neither repeat nor
+hide rows of the next page.  A token also carries a digest of the query it
+belongs to; a token from another query, or one that was tampered with, is
+refused as INVALID_ARGUMENT.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from store.proto import metadata_store_pb2 as pb
+from store.services.errors import InvalidArgument
+from store.services.filter_query import filter_nodes
+from store.services.kinds import NodeKind
+from store.services.nodes import node_protos
+
+_ORDER_COLUMNS = {
+    pb.ListOperationOptions.OrderByField.CREATE_TIME: "create_time_since_epoch",
+    pb.ListOperationOptions.OrderByField.LAST_UPDATE_TIME: "last_update_time_since_epoch",
+    pb.ListOperationOptions.OrderByField.ID: "id",
+    pb.ListOperationOptions.OrderByField.FIELD_UNSPECIFIED: "id",
+}
+
+
+def _digest(kind: NodeKind, scope: str, column: str, ascending: bool, filter_query: str) -> str:
+    raw = json.dumps([kind.name, scope, column, ascending, filter_query])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def encode_token(last_value: int, last_id: int, digest: str) -> str:
+    payload = json.dumps({"v": last_value, "i": last_id, "d": digest}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, digest: str) -> tuple[int, int]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        value, last_id, token_digest = payload["v"], payload["i"], payload["d"]
+        if not isinstance(value, int) or not isinstance(last_id, int):
+            raise ValueError("non-integer position")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"next_page_token {token[:40]!r} is malformed") from exc
+    if token_digest != digest:
+        raise InvalidArgument(
+            "next_page_token belongs to another query (its order, filter or scope differ from this request's)"
+        )
+    return value, last_id
+
+
+def list_nodes(
+    kind: NodeKind, queryset: QuerySet[Any], options: Any | None, *, scope: str = ""
+) -> tuple[list[Any], str]:
+    """One page of nodes as messages, and the token of the next page ('' when none)."""
+    if options is None:
+        return node_protos(kind, queryset.order_by("id")), ""
+    filter_query = options.filter_query if options.HasField("filter_query") else ""
+    if filter_query:
+        queryset = filter_nodes(queryset, kind.name, filter_query)
+    order = options.order_by_field
+    column = _ORDER_COLUMNS.get(order.field if order.HasField("field") else pb.ListOperationOptions.OrderByField.ID)
+    if column is None:
+        raise InvalidArgument(f"order_by_field.field {order.field} is not one of CREATE_TIME, LAST_UPDATE_TIME, ID")
+    ascending = order.is_asc if order.HasField("is_asc") else True
+    limit = options.max_result_size if options.HasField("max_result_size") else 20
+    if limit <= 0:
+        raise InvalidArgument(f"max_result_size must be positive, got {limit}")
+    digest = _digest(kind, scope, column, ascending, filter_query)
+
+    if options.HasField("next_page_token") and options.next_page_token:
+        value, last_id = decode_token(options.next_page_token, digest)
+        if column == "id":
+            queryset = queryset.filter(id__gt=last_id) if ascending else queryset.filter(id__lt=last_id)
+        elif ascending:
+            queryset = queryset.filter(Q(**{f"{column}__gt": value}) | Q(**{column: value, "id__gt": last_id}))
+        else:
+            queryset = queryset.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "id__lt": last_id}))
+    ordering = [column, "id"] if column != "id" else ["id"]
+    if not ascending:
+        ordering = [f"-{c}" for c in ordering]
+    rows = list(queryset.order_by(*ordering)[: limit + 1])
+    next_token = ""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_token = encode_token(getattr(last, column), last.id, digest)
+    return node_protos(kind, rows), next_token

@@ -1,0 +1,87 @@
+"""Transactions and database-error mapping for store requests.
+
+One request is one transaction.  Database errors that mean "try again"
+(SQLite's "database is locked", MySQL deadlocks and lock-wait timeouts) become
+ABORTED, the status the ml-metadata client retries; uniqueness violations
+become ALREADY_EXISTS; a dangling reference becomes INVALID_ARGUMENT.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
+
+from store.db import current_alias
+from store.services.errors import Aborted, AlreadyExists, InvalidArgument, MetadataStoreError
+
+# MySQL/MariaDB error numbers: deadlock, lock wait timeout, server gone / lost connection.
+_MYSQL_RETRYABLE = {1213, 1205, 2006, 2013}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def request_transaction() -> Any:
+    return transaction.atomic(using=current_alias())
+
+
+@contextlib.contextmanager
+def savepoint() -> Iterator[None]:
+    """A nested transaction: a failure inside it leaves the outer request usable."""
+    with transaction.atomic(using=current_alias()):
+        yield
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code in _MYSQL_RETRYABLE:
+            return True
+        text = str(exc).lower()
+        return "database is locked" in text or "database table is locked" in text or "deadlock" in text
+    return False
+
+
+def translate_database_error(exc: DatabaseError, method: str) -> MetadataStoreError:
+    """The store error a database error stands for."""
+    text = str(exc)
+    if is_retryable(exc):
+        return Aborted(f"{method}: the database is busy ({text}); retry the request")
+    if isinstance(exc, IntegrityError):
+        lowered = text.lower()
+        if "foreign key" in lowered:
+            return InvalidArgument(f"{method}: a referenced node does not exist ({text})")
+        if "unique" in lowered or "duplicate" in lowered:
+            return AlreadyExists(f"{method}: {_describe_unique(text)}")
+        if "not null" in lowered or "cannot be null" in lowered:
+            return InvalidArgument(f"{method}: a required field is missing ({text})")
+        return InvalidArgument(f"{method}: {text}")
+    return Aborted(f"{method}: database error ({text}); retry the request")
+
+
+_CONSTRAINT_TEXT = {
+    "artifact_unique_type_name": "an artifact with this name already exists in its type",
+    "execution_unique_type_name": "an execution with this name already exists in its type",
+    "context_unique_type_name": "a context with this name already exists in its type",
+    "store_artifact.type_id, store_artifact.name": "an artifact with this name already exists in its type",
+    "store_execution.type_id, store_execution.name": "an execution with this name already exists in its type",
+    "store_context.type_id, store_context.name": "a context with this name already exists in its type",
+    "store_artifact.external_id": "an artifact with this external_id already exists",
+    "store_execution.external_id": "an execution with this external_id already exists",
+    "store_context.external_id": "a context with this external_id already exists",
+    "event_unique_artifact_execution_type": "this event already exists",
+    "store_event.artifact_id, store_event.execution_id, store_event.type": "this event already exists",
+    "parentcontext_unique_pair": "this parent context already exists",
+    "store_parentcontext.context_id, store_parentcontext.parent_id": "this parent context already exists",
+}
+
+
+def _describe_unique(text: str) -> str:
+    for needle, meaning in _CONSTRAINT_TEXT.items():
+        if needle in text:
+            return f"{meaning} ({text})"
+    return f"a unique constraint was violated ({text})"
