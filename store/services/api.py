@@ -313,25 +313,25 @@ def _get_children_contexts_by_context(request: Any) -> Any:
     return svc.GetChildrenContextsByContextResponse(contexts=nodes.node_protos(CONTEXT, rows))
 
 
-def _linked_contexts(context_ids: list[int], links: dict[int, list[int]], response: Any) -> Any:
+def _linked_contexts(context_ids: list[int], links: dict[int, list[int]], response: Any, field: str) -> Any:
     linked = {i for ids in links.values() for i in ids}
     by_id = {c.id: c for c in nodes.nodes_by_ids(CONTEXT, linked)}
     for context_id in context_ids:
         if links.get(context_id):
-            response.contexts[context_id].contexts.extend(by_id[i] for i in links[context_id] if i in by_id)
+            getattr(response.contexts[context_id], field).extend(by_id[i] for i in links[context_id] if i in by_id)
     return response
 
 
 @handler("GetParentContextsByContexts")
 def _get_parent_contexts_by_contexts(request: Any) -> Any:
     ids = list(request.context_ids)
-    return _linked_contexts(ids, relations.parents_by_contexts(ids), svc.GetParentContextsByContextsResponse())
+    return _linked_contexts(ids, relations.parents_by_contexts(ids), svc.GetParentContextsByContextsResponse(), "parent_contexts")
 
 
 @handler("GetChildrenContextsByContexts")
 def _get_children_contexts_by_contexts(request: Any) -> Any:
     ids = list(request.context_ids)
-    return _linked_contexts(ids, relations.children_by_contexts(ids), svc.GetChildrenContextsByContextsResponse())
+    return _linked_contexts(ids, relations.children_by_contexts(ids), svc.GetChildrenContextsByContextsResponse(), "children_contexts")
 
 
 @handler("GetArtifactsByContext")

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from store.choices import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, TypeKind
+from django.db import connections
+
+from store.db import current_alias
 from store.models import Artifact, Association, Attribution, Context, Event, Execution, Type
 from store.proto import metadata_store_pb2 as pb
 from store.services import relations
 from store.services.errors import InvalidArgument
 from store.services.filter_query import filter_nodes
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION
-from store.services.nodes import node_protos
+from store.services.nodes import nodes_by_ids
 from store.services.types import type_protos
 
 UPSTREAM = pb.LineageSubgraphQueryOptions.UPSTREAM
@@ -47,26 +51,79 @@ def _event_types(direction: int, from_artifact: bool) -> frozenset[int] | None:
     return INPUT_EVENT_TYPES if upstream else OUTPUT_EVENT_TYPES
 
 
+def _in_clause(values: Iterable[int]) -> tuple[str, list[int]]:
+    values = list(values)
+    return ", ".join(["%s"] * len(values)), values
+
+
 def _neighbours(ids: set[int], from_artifact: bool, direction: int) -> set[int]:
+    """One hop from a set of nodes: a single parameterized query per chunk of ids."""
     if not ids:
         return set()
     source, target = ("artifact_id", "execution_id") if from_artifact else ("execution_id", "artifact_id")
     types = _event_types(direction, from_artifact)
+    table = Event._meta.db_table
     found: set[int] = set()
-    for chunk in _chunks(sorted(ids)):
-        query = Event.objects.filter(**{f"{source}__in": chunk})
-        if types is not None:
-            query = query.filter(type__in=types)
-        found.update(query.values_list(target, flat=True).distinct())
+    with connections[current_alias()].cursor() as cursor:
+        for chunk in _chunks(sorted(ids)):
+            placeholders, params = _in_clause(chunk)
+            sql = f"SELECT DISTINCT {target} FROM {table} WHERE {source} IN ({placeholders})"
+            if types is not None:
+                type_placeholders, type_params = _in_clause(sorted(types))
+                sql += f" AND type IN ({type_placeholders})"
+                params += type_params
+            cursor.execute(sql, params)
+            found.update(row[0] for row in cursor.fetchall())
     return found
+
+
+def _reachable(start_artifacts: set[int], start_executions: set[int], direction: int) -> tuple[set[int], set[int]]:
+    """Every node reachable from the start, in one recursive query (no hop limit, no filters).
+
+    The recursion carries only (kind, id), so UNION visits each node once however
+    many paths lead to it; 0 is an artifact, 1 an execution.
+    """
+    table = Event._meta.db_table
+    seeds: list[str] = []
+    params: list[int] = []
+    for kind, ids in ((0, start_artifacts), (1, start_executions)):
+        for chunk in _chunks(sorted(ids)):
+            placeholders, values = _in_clause(chunk)
+            seeds.append(f"SELECT {kind}, id FROM {{table_{kind}}} WHERE id IN ({placeholders})")
+            params += values
+    seed_sql = " UNION ".join(seeds).format(table_0=Artifact._meta.db_table, table_1=Execution._meta.db_table)
+    recursive_params: list[int] = []
+    steps = []
+    for from_kind, source, target in ((0, "artifact_id", "execution_id"), (1, "execution_id", "artifact_id")):
+        types = _event_types(direction, from_kind == 0)
+        condition = ""
+        if types is not None:
+            placeholders, values = _in_clause(sorted(types))
+            condition = f" AND e.type IN ({placeholders})"
+            recursive_params += values
+        steps.append(
+            f"SELECT {1 - from_kind}, e.{target} FROM reach r JOIN {table} e"
+            f" ON r.kind = {from_kind} AND e.{source} = r.node_id{condition}"
+        )
+    sql = (
+        f"WITH RECURSIVE reach(kind, node_id) AS ({seed_sql} UNION {steps[0]} UNION {steps[1]})"
+        " SELECT kind, node_id FROM reach"
+    )
+    artifacts: set[int] = set()
+    executions: set[int] = set()
+    with connections[current_alias()].cursor() as cursor:
+        cursor.execute(sql, params + recursive_params)
+        for kind, node_id in cursor.fetchall():
+            (artifacts if kind == 0 else executions).add(node_id)
+    return artifacts, executions
 
 
 @dataclass
 class Walk:
-    """Nodes reached, in the order they were reached."""
+    """Nodes reached: id -> the hop at which each was first reached (None when not tracked)."""
 
-    artifacts: dict[int, int] = field(default_factory=dict)  # id -> hop at which it was reached
-    executions: dict[int, int] = field(default_factory=dict)
+    artifacts: dict[int, int | None] = field(default_factory=dict)
+    executions: dict[int, int | None] = field(default_factory=dict)
     truncated: bool = False
 
     @property
@@ -91,10 +148,17 @@ def walk(
     ``keep_*`` returns the subset of newly reached nodes that may enter the
     result at all (others are pruned with everything behind them); ``stop_*``
     returns the subset that enters the result but is not expanded further.
+    An unlimited, unfiltered walk is one recursive query; otherwise one query per hop.
     """
     result = Walk()
     frontier_a = set(start_artifacts)
     frontier_e = set(start_executions)
+    plain = not any((keep_artifact, keep_execution, stop_artifact, stop_execution, max_nodes is not None))
+    if plain and max_hops is None:
+        artifacts, executions = _reachable(frontier_a, frontier_e, direction)
+        result.artifacts = {a: (0 if a in frontier_a else None) for a in sorted(artifacts)}
+        result.executions = {e: (0 if e in frontier_e else None) for e in sorted(executions)}
+        return result
     for a in sorted(frontier_a):
         result.artifacts[a] = 0
     for e in sorted(frontier_e):
@@ -104,8 +168,8 @@ def walk(
     hop = 0
     while (frontier_a or frontier_e) and (max_hops is None or hop < max_hops):
         hop += 1
-        new_e = _neighbours(frontier_a - stopped_a, True, direction) - result.executions.keys()
-        new_a = _neighbours(frontier_e - stopped_e, False, direction) - result.artifacts.keys()
+        new_e = {e for e in _neighbours(frontier_a - stopped_a, True, direction) if e not in result.executions}
+        new_a = {a for a in _neighbours(frontier_e - stopped_e, False, direction) if a not in result.artifacts}
         if keep_execution and new_e:
             new_e = keep_execution(new_e)
         if keep_artifact and new_a:
@@ -143,14 +207,15 @@ def _matcher(kind_name: str, query: str) -> Callable[[set[int]], set[int]]:
     return matching
 
 
-def _events_between(artifact_ids: set[int], execution_ids: set[int]) -> list[Event]:
-    events: list[Event] = []
+def _events_between(artifact_ids: set[int], execution_ids: set[int]) -> list[Any]:
+    events: list[Any] = []
     if not artifact_ids or not execution_ids:
         return events
+    columns = ("id", "artifact_id", "execution_id", "type", "milliseconds_since_epoch", "path")
     for chunk in _chunks(sorted(execution_ids)):
-        events.extend(
-            e for e in Event.objects.filter(execution_id__in=chunk).order_by("id") if e.artifact_id in artifact_ids
-        )
+        for values in Event.objects.filter(execution_id__in=chunk).values_list(*columns):
+            if values[1] in artifact_ids:
+                events.append(SimpleNamespace(**dict(zip(columns, values, strict=True))))
     events.sort(key=lambda e: e.id)
     return events
 
@@ -230,55 +295,45 @@ def build_graph(
     """A LineageGraph message of the given nodes, the events among them, their contexts and types."""
     parts = set(read_mask) & _ALL_PARTS or set(_ALL_PARTS)
     graph = pb.LineageGraph()
-    artifacts = _load(Artifact, artifact_ids)
-    executions = _load(Execution, execution_ids)
-    contexts: list[Context] = []
+    artifacts = nodes_by_ids(ARTIFACT, artifact_ids)
+    executions = nodes_by_ids(EXECUTION, execution_ids)
+    contexts: list[Any] = []
+    attributions: list[tuple[int, int]] = []
+    associations: list[tuple[int, int]] = []
     if with_contexts:
-        context_ids: set[int] = set()
         for chunk in _chunks(sorted(artifact_ids)):
-            context_ids.update(Attribution.objects.filter(artifact_id__in=chunk).values_list("context_id", flat=True))
+            attributions.extend(Attribution.objects.filter(artifact_id__in=chunk).values_list("context_id", "artifact_id"))
         for chunk in _chunks(sorted(execution_ids)):
-            context_ids.update(Association.objects.filter(execution_id__in=chunk).values_list("context_id", flat=True))
-        contexts = _load(Context, context_ids)
+            associations.extend(
+                Association.objects.filter(execution_id__in=chunk).values_list("context_id", "execution_id")
+            )
+        contexts = nodes_by_ids(CONTEXT, {c for c, _ in attributions} | {c for c, _ in associations})
     if "artifacts" in parts:
-        graph.artifacts.extend(node_protos(ARTIFACT, artifacts))
+        graph.artifacts.extend(artifacts)
     if "executions" in parts:
-        graph.executions.extend(node_protos(EXECUTION, executions))
+        graph.executions.extend(executions)
     if "contexts" in parts:
-        graph.contexts.extend(node_protos(CONTEXT, contexts))
+        graph.contexts.extend(contexts)
     if "events" in parts:
         graph.events.extend(relations.event_protos(_events_between(artifact_ids, execution_ids)))
     type_ids = {n.type_id for n in artifacts} | {n.type_id for n in executions} | {n.type_id for n in contexts}
-    types = Type.objects.filter(id__in=type_ids).order_by("id") if type_ids else []
+    types = list(Type.objects.filter(id__in=type_ids).order_by("id")) if type_ids else []
+    targets = {
+        TypeKind.ARTIFACT: ("artifact_types", graph.artifact_types),
+        TypeKind.EXECUTION: ("execution_types", graph.execution_types),
+        TypeKind.CONTEXT: ("context_types", graph.context_types),
+    }
     for message, row in zip(type_protos(types), types, strict=True):
-        target = {
-            TypeKind.ARTIFACT: ("artifact_types", graph.artifact_types),
-            TypeKind.EXECUTION: ("execution_types", graph.execution_types),
-            TypeKind.CONTEXT: ("context_types", graph.context_types),
-        }[TypeKind(row.kind)]
-        if target[0] in parts:
-            target[1].append(message)
-    if with_contexts and contexts:
-        context_set = {c.id for c in contexts}
-        if "attributions" in parts:
-            for chunk in _chunks(sorted(artifact_ids)):
-                for c, a in Attribution.objects.filter(artifact_id__in=chunk).values_list("context_id", "artifact_id"):
-                    if c in context_set:
-                        graph.attributions.add(context_id=c, artifact_id=a)
-        if "associations" in parts:
-            for chunk in _chunks(sorted(execution_ids)):
-                for c, e in Association.objects.filter(execution_id__in=chunk).values_list("context_id", "execution_id"):
-                    if c in context_set:
-                        graph.associations.add(context_id=c, execution_id=e)
+        part, target = targets[TypeKind(row.kind)]
+        if part in parts:
+            target.append(message)
+    if "attributions" in parts:
+        for c, a in sorted(attributions):
+            graph.attributions.add(context_id=c, artifact_id=a)
+    if "associations" in parts:
+        for c, e in sorted(associations):
+            graph.associations.add(context_id=c, execution_id=e)
     return graph
-
-
-def _load(model: type, ids: set[int]) -> list[Any]:
-    rows: list[Any] = []
-    for chunk in _chunks(sorted(ids)):
-        rows.extend(model.objects.filter(id__in=chunk))  # type: ignore[attr-defined]
-    rows.sort(key=lambda r: r.id)
-    return rows
 
 
 # ---------------------------------------------------------------------------- GetLineageGraph

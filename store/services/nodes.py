@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import connections
 from django.db.models import QuerySet
 
 from store.db import current_alias
-from store.models import Node, PropertyValue, Type
+from store.models import VALUE_FIELDS, Node, PropertyValue, Type
 from store.services import values
 from store.services.errors import FailedPrecondition, InvalidArgument, NotFound
 from store.services.kinds import NodeKind
@@ -28,19 +29,47 @@ _PLAIN_FIELDS = ("name", "external_id", "uri", "state", "last_known_state")
 # ---------------------------------------------------------------------------- reads
 
 
-def node_protos(kind: NodeKind, nodes: Iterable[Node]) -> list[Any]:
-    """Node rows as messages: type names and properties in one query each."""
-    rows = list(nodes)
+_BASE_COLUMNS = ("id", "type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch")
+_KIND_COLUMNS = {
+    "artifact": ("uri", "state", "system_metadata"),
+    "execution": ("last_known_state", "system_metadata"),
+    "context": (),
+}
+_PROPERTY_COLUMNS = ("name", "is_custom", *VALUE_FIELDS, "proto_type_url")
+_CHUNK = 500
+
+
+def _rows(kind: NodeKind, nodes: Iterable[Any]) -> list[Any]:
+    """Plain rows (attribute access) from a queryset, without building model instances."""
+    if isinstance(nodes, QuerySet):
+        columns = _BASE_COLUMNS + _KIND_COLUMNS[kind.name]
+        return [SimpleNamespace(**dict(zip(columns, values, strict=True))) for values in nodes.values_list(*columns)]
+    return list(nodes)
+
+
+def property_rows(kind: NodeKind, node_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """{node id: [property rows]} in one query per 500 nodes."""
+    result: dict[int, list[Any]] = defaultdict(list)
+    columns = (kind.fk_id, *_PROPERTY_COLUMNS)
+    for start in range(0, len(node_ids), _CHUNK):
+        chunk = node_ids[start : start + _CHUNK]
+        for values in kind.property_model.objects.filter(**{f"{kind.fk_id}__in": chunk}).values_list(*columns):
+            row = SimpleNamespace(**dict(zip(columns, values, strict=True)))
+            result[values[0]].append(row)
+    return result
+
+
+def node_protos(kind: NodeKind, nodes: Iterable[Any]) -> list[Any]:
+    """Node rows (or a queryset) as messages: type names and properties in one query each."""
+    rows = _rows(kind, nodes)
     if not rows:
         return []
     type_names = dict(Type.objects.filter(id__in={r.type_id for r in rows}).values_list("id", "name"))
-    props: dict[int, list[PropertyValue]] = defaultdict(list)
-    for prop in kind.property_model.objects.filter(**{f"{kind.fk_id}__in": [r.id for r in rows]}):
-        props[getattr(prop, kind.fk_id)].append(prop)
-    return [_node_proto(kind, row, type_names.get(row.type_id), props[row.id]) for row in rows]
+    props = property_rows(kind, [r.id for r in rows])
+    return [_node_proto(kind, row, type_names.get(row.type_id), props.get(row.id, ())) for row in rows]
 
 
-def _node_proto(kind: NodeKind, row: Node, type_name: str | None, props: list[PropertyValue]) -> Any:
+def _node_proto(kind: NodeKind, row: Any, type_name: str | None, props: Iterable[Any]) -> Any:
     message = kind.proto()
     message.id = row.id
     message.type_id = row.type_id
@@ -69,7 +98,11 @@ def _node_proto(kind: NodeKind, row: Node, type_name: str | None, props: list[Pr
 
 
 def nodes_by_ids(kind: NodeKind, ids: Iterable[int]) -> list[Any]:
-    return node_protos(kind, kind.model.objects.filter(id__in=list(ids)).order_by("id"))
+    wanted = sorted(set(ids))
+    rows: list[Any] = []
+    for start in range(0, len(wanted), _CHUNK):
+        rows.extend(_rows(kind, kind.model.objects.filter(id__in=wanted[start : start + _CHUNK]).order_by("id")))
+    return node_protos(kind, rows)
 
 
 def nodes_by_external_ids(kind: NodeKind, external_ids: Sequence[str]) -> list[Any]:
