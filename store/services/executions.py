@@ -134,38 +134,31 @@ def put_execution(request: Any) -> tuple[int, list[int], list[int]]:
 
 
 def put_lineage_subgraph(request: Any) -> tuple[list[int], list[int], list[int]]:
-    """MLMD's PutLineageSubgraph: nodes, the events between them (by index) and their contexts."""
+    """MLMD's PutLineageSubgraph: contexts, nodes, then the events between them.
+
+    An edge names its execution and artifact by index into the request's lists
+    or, when an index is absent, by the id its event carries.  Everything runs
+    in the request's transaction, so a bad edge found after the nodes were
+    written still leaves the store unchanged.
+    """
     options = request.options
-    executions = list(request.executions)
     artifacts = list(request.artifacts)
-    for position, edge in enumerate(request.event_edges):
-        if not edge.HasField("execution_index") or not 0 <= edge.execution_index < len(executions):
-            raise InvalidArgument(f"PutLineageSubgraph: event edge #{position} has no valid execution_index")
-        if not edge.HasField("artifact_index") or not 0 <= edge.artifact_index < len(artifacts):
-            raise InvalidArgument(f"PutLineageSubgraph: event edge #{position} has no valid artifact_index")
-        if not edge.HasField("event"):
-            raise InvalidArgument(f"PutLineageSubgraph: event edge #{position} has no event")
     if options.reuse_artifact_if_already_exist_by_external_id:
         artifacts = _reuse_artifacts_by_external_id(artifacts)
     context_ids = put_contexts_for_run(
         request.contexts, reuse_existing=options.reuse_context_if_already_exist, force_reuse=False
     )
-    execution_ids = put_nodes(EXECUTION, executions)
+    execution_ids = put_nodes(EXECUTION, list(request.executions))
     artifact_ids = put_nodes(ARTIFACT, artifacts)
 
     events = []
     for position, edge in enumerate(request.event_edges):
+        label = f"PutLineageSubgraph: event edge #{position}"
+        if not edge.HasField("event"):
+            raise InvalidArgument(f"{label} has no event")
         event = _copy(edge.event)
-        artifact_id = artifact_ids[edge.artifact_index]
-        execution_id = execution_ids[edge.execution_index]
-        if (event.HasField("artifact_id") and event.artifact_id != artifact_id) or (
-            event.HasField("execution_id") and event.execution_id != execution_id
-        ):
-            raise InvalidArgument(
-                f"PutLineageSubgraph: event edge #{position}: the event's ids differ from the nodes it indexes"
-            )
-        event.artifact_id = artifact_id
-        event.execution_id = execution_id
+        event.execution_id = _edge_end(label, "execution", edge, event, execution_ids)
+        event.artifact_id = _edge_end(label, "artifact", edge, event, artifact_ids)
         if not event.HasField("type"):
             event.type = pb.Event.UNKNOWN
         events.append(event)
@@ -173,3 +166,21 @@ def put_lineage_subgraph(request: Any) -> tuple[list[int], list[int], list[int]]
     relations.link_attributions([(c, a) for c in context_ids for a in dict.fromkeys(artifact_ids)])
     relations.link_associations([(c, e) for c in context_ids for e in dict.fromkeys(execution_ids)])
     return execution_ids, artifact_ids, context_ids
+
+
+def _edge_end(label: str, end: str, edge: Any, event: Any, ids: list[int]) -> int:
+    """The id of one end of an event edge: by index into the request, else from the event itself."""
+    index_field, id_field = f"{end}_index", f"{end}_id"
+    if edge.HasField(index_field):
+        index = getattr(edge, index_field)
+        if not 0 <= index < len(ids):
+            raise InvalidArgument(f"{label}: {index_field} {index} is outside the request's {len(ids)} {end}s")
+        node_id = ids[index]
+        if event.HasField(id_field) and getattr(event, id_field) != node_id:
+            raise InvalidArgument(
+                f"{label}: the event's {id_field} {getattr(event, id_field)} differs from the {end} at {index_field} {index}"
+            )
+        return node_id
+    if not event.HasField(id_field):
+        raise InvalidArgument(f"{label}: neither {index_field} nor the event's {id_field} is given")
+    return getattr(event, id_field)

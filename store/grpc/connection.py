@@ -1,0 +1,169 @@
+"""Open the database an MLMD ``ConnectionConfig`` names, as a Django alias.
+
+MLMD's server takes its database from ``MetadataStoreServerConfig.connection_config``
+instead of the site's ``DATABASE_URL``.  We register that database as an extra
+Django alias (the services run on it through ``store.db.using``) and bring its
+schema up to date with Django's migrations.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+
+from mlmdsite.env import mysql_database, sqlite_database
+from store import db
+from store.proto import metadata_store_pb2 as pb
+from store.services.errors import InvalidArgument, Unimplemented
+
+logger = logging.getLogger("store.grpc")
+
+_SQLITE_MODES = {
+    pb.SqliteMetadataSourceConfig.READONLY: "ro",
+    pb.SqliteMetadataSourceConfig.READWRITE: "rw",
+    pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE: "rwc",
+    pb.SqliteMetadataSourceConfig.UNKNOWN: "rwc",  # MLMD's default opens or creates
+}
+
+
+def register_connection(config: pb.ConnectionConfig) -> str:
+    """Register the database of ``config`` as a Django alias and return the alias.
+
+    The alias is derived from the config, so registering the same config twice
+    gives the same alias and one set of connections.
+    """
+    database = database_settings(config)
+    digest = hashlib.sha256(config.SerializeToString(deterministic=True)).hexdigest()[:12]
+    alias = f"mlmd_{digest}"
+    if alias not in connections.settings:
+        settings.DATABASES[alias] = database
+        # Fill in Django's defaults (TIME_ZONE, AUTOCOMMIT, TEST, ...) as at startup.
+        connections.settings[alias] = connections.configure_settings({"default": {}, alias: database})[alias]
+    return alias
+
+
+def database_settings(config: pb.ConnectionConfig) -> dict[str, Any]:
+    """Django ``DATABASES`` settings for an MLMD connection config."""
+    which = config.WhichOneof("config")
+    if which == "sqlite":
+        return _sqlite_settings(config.sqlite)
+    if which == "fake_database":
+        return _sqlite_settings(pb.SqliteMetadataSourceConfig())
+    if which == "mysql":
+        return _mysql_settings(config.mysql)
+    if which == "postgresql":
+        raise Unimplemented("PostgreSQL is not supported by this store; use SQLite or MySQL/MariaDB.")
+    raise InvalidArgument("connection_config names no database: set sqlite, mysql or fake_database.")
+
+
+def _sqlite_settings(config: pb.SqliteMetadataSourceConfig) -> dict[str, Any]:
+    mode = _SQLITE_MODES.get(config.connection_mode, "rwc")
+    uri = config.filename_uri
+    if not uri:
+        # MLMD opens an in-memory database.  A server's worker threads each hold
+        # their own connection, and separate in-memory databases per thread would
+        # lose data between calls, so use a private file removed at exit instead.
+        return sqlite_database(_ephemeral_sqlite_file(), mode="rwc")
+    database = (
+        sqlite_database(_with_sqlite_mode(uri, mode)) if uri.startswith("file:") else sqlite_database(uri, mode=mode)
+    )
+    if "mode=ro" in database["NAME"]:
+        _make_read_only(database)
+    return database
+
+
+def _make_read_only(database: dict[str, Any]) -> None:
+    """A read-only file can neither switch to WAL nor take IMMEDIATE write locks."""
+    options = database["OPTIONS"]
+    commands = [c for c in options["init_command"].split(";") if c.strip()]
+    commands = [c for c in commands if not c.strip().lower().startswith("pragma journal_mode")]
+    options["init_command"] = ";".join(commands) + ";"
+    options["transaction_mode"] = "DEFERRED"
+
+
+def _with_sqlite_mode(uri: str, mode: str) -> str:
+    """Add ``mode=`` to a ``file:`` URI unless it already says one."""
+    query = dict(parse_qsl(urlsplit(uri).query))
+    if "mode" in query:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}mode={mode}"
+
+
+def _ephemeral_sqlite_file() -> str:
+    handle, path = tempfile.mkstemp(prefix="mlmd-ephemeral-", suffix=".sqlite3")
+    os.close(handle)
+    atexit.register(_remove_sqlite_files, path)
+    return path
+
+
+def _remove_sqlite_files(path: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
+
+
+def _mysql_settings(config: pb.MySQLDatabaseConfig) -> dict[str, Any]:
+    if not config.database:
+        raise InvalidArgument("connection_config.mysql.database is required.")
+    ssl: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    if config.HasField("ssl_options"):
+        options = config.ssl_options
+        ssl = {
+            name: getattr(options, name) for name in ("key", "cert", "ca", "capath", "cipher") if getattr(options, name)
+        }
+        if options.verify_server_cert:
+            extra["ssl_mode"] = "VERIFY_IDENTITY"
+    return mysql_database(
+        host=config.host or "127.0.0.1",
+        port=config.port or 3306,
+        name=config.database,
+        user=config.user,
+        password=config.password,
+        socket=config.socket,
+        ssl=ssl or None,
+        extra=extra or None,
+    )
+
+
+def describe(alias: str) -> str:
+    """The database of ``alias`` for a log line, without credentials."""
+    database = connections.settings[alias]
+    engine = str(database["ENGINE"]).rsplit(".", 1)[-1]
+    if engine == "sqlite3":
+        return f"sqlite {database['NAME']}"
+    host = database.get("HOST") or (database.get("OPTIONS") or {}).get("unix_socket", "")
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    return f"{engine} {database.get('USER', '')}@{host}{port}/{database['NAME']}"
+
+
+def has_unapplied_migrations(alias: str) -> bool:
+    executor = MigrationExecutor(connections[alias])
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
+def migrate_if_needed(alias: str) -> bool:
+    """Bring the schema of ``alias`` up to date; True when migrations were applied.
+
+    The server must work on a fresh database (a new ``DATABASE_URL`` or the
+    SQLite file of an MLMD config), as MLMD's own server creates its schema.
+    """
+    if not has_unapplied_migrations(alias):
+        return False
+    logger.info("Applying migrations to %s", describe(alias))
+    # Inside using(): the store router sends store models to the selected alias,
+    # so a data migration's ORM queries land on the database being migrated.
+    with db.using(alias):
+        call_command("migrate", database=alias, interactive=False, verbosity=0)
+    return True

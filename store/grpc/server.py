@@ -1,0 +1,184 @@
+"""Build and run the MLMD gRPC server.
+
+Transport concerns only: a thread pool, message size limits, the standard
+health service, optional TLS and bearer-token auth, and a shutdown that lets
+in-flight requests finish.  What a request does is the servicer's business.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from types import FrameType
+
+import grpc
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from mlmdsite.env import envstr
+from store.grpc import connection
+from store.grpc.auth import BearerTokenInterceptor
+from store.grpc.servicer import SERVICE_NAME, ApiCall, MetadataStoreServicer, add_to_server
+from store.grpc.tls import server_credentials
+from store.proto import metadata_store_pb2 as pb
+
+logger = logging.getLogger("store.grpc")
+
+DEFAULT_PORT = 8080  # MLMD's server default
+DEFAULT_WORKERS = 16
+DEFAULT_GRACE_SECONDS = 30.0
+
+
+class ServerStartError(RuntimeError):
+    """The server could not be built or bound (bad TLS material, port in use)."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = DEFAULT_WORKERS
+    max_message_bytes: int = field(default_factory=lambda: int(settings.MLMD_GRPC_MAX_MESSAGE_BYTES))
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+    ssl_config: pb.MetadataStoreServerConfig.SSLConfig | None = None
+    token: str | None = None
+
+    @property
+    def address(self) -> str:
+        return format_address(self.host, self.port)
+
+
+@dataclass
+class StoreServer:
+    """A bound (not yet started) server and the health service that reports on it."""
+
+    server: grpc.Server
+    health: health.HealthServicer
+    port: int
+    options: ServerOptions
+
+    @property
+    def address(self) -> str:
+        return format_address(self.options.host, self.port)
+
+    def start(self) -> None:
+        self.server.start()
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, let running ones finish within ``grace`` seconds."""
+        grace = self.options.grace_seconds if grace is None else grace
+        # Health checks answer NOT_SERVING first, so balancers drain us.
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+
+
+def format_address(host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def token_from_environment() -> str | None:
+    """``MLMD_GRPC_TOKEN`` or the content of ``MLMD_GRPC_TOKEN_FILE``; None when unset or empty."""
+    token = envstr("MLMD_GRPC_TOKEN")
+    return token.strip() if token and token.strip() else None
+
+
+def build_server(options: ServerOptions, alias: str = DEFAULT_DB_ALIAS, call: ApiCall | None = None) -> StoreServer:
+    """A server for ``alias`` bound to ``options.address`` (port 0 picks a free one)."""
+    interceptors: list[grpc.ServerInterceptor] = [BearerTokenInterceptor(options.token)] if options.token else []
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="mlmd-grpc"),
+        interceptors=interceptors,
+        options=_channel_options(options),
+    )
+    add_to_server(MetadataStoreServicer(alias, call), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = _bind(server, options)
+    return StoreServer(server=server, health=health_servicer, port=port, options=options)
+
+
+def _channel_options(options: ServerOptions) -> list[tuple[str, int]]:
+    return [
+        # Above the limit gRPC itself answers RESOURCE_EXHAUSTED; the server keeps serving.
+        ("grpc.max_receive_message_length", options.max_message_bytes),
+        ("grpc.max_send_message_length", options.max_message_bytes),
+        # Without this a second server on a busy port binds "successfully" and
+        # steals half the connections of the first (Linux SO_REUSEPORT).
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def _bind(server: grpc.Server, options: ServerOptions) -> int:
+    try:
+        if options.ssl_config is not None:
+            port = server.add_secure_port(options.address, server_credentials(options.ssl_config))
+        else:
+            port = server.add_insecure_port(options.address)
+    except (RuntimeError, ValueError) as exc:
+        raise ServerStartError(f"Cannot listen on {options.address}: {exc}") from exc
+    if not port:  # older grpcio reports a failed bind as port 0
+        raise ServerStartError(f"Cannot listen on {options.address} (address in use or not available).")
+    return port
+
+
+def serve(options: ServerOptions, alias: str = DEFAULT_DB_ALIAS) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully.
+
+    Must run on the main thread (Python only delivers signals there).
+    """
+    store_server = build_server(options, alias)
+    store_server.start()
+    logger.info("%s", _startup_line(store_server, alias))
+    try:
+        signum = _wait_for_stop_signal()
+    except BaseException:
+        store_server.stop(0)
+        raise
+    logger.info(
+        "Received %s: finishing in-flight requests (up to %ss) and stopping.",
+        signal.Signals(signum).name,
+        options.grace_seconds,
+    )
+    store_server.stop()
+    connections.close_all()
+    logger.info("gRPC server stopped.")
+
+
+def _startup_line(store_server: StoreServer, alias: str) -> str:
+    options = store_server.options
+    transport = "insecure"
+    if options.ssl_config is not None:
+        transport = "mTLS" if options.ssl_config.client_verify else "TLS"
+    return (
+        f"Serving {SERVICE_NAME} on {store_server.address} ({transport}, "
+        f"bearer token {'required' if options.token else 'off'}, {options.workers} workers, "
+        f"max message {options.max_message_bytes} bytes) over {connection.describe(alias)}"
+    )
+
+
+def _wait_for_stop_signal() -> int:
+    """Block until SIGTERM/SIGINT; a second signal then gets the default (immediate) behaviour."""
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        # A timed wait returns to the interpreter regularly, so the handler runs promptly.
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return received[0]
