@@ -1,6 +1,8 @@
 """MLMD's data model as Django models."""
 from __future__ import annotations
 
+from store.models.idempotency import IdempotencyKey
+from store.models.imports import MlmdImport, MlmdImportId
 from store.models.nodes import Artifact, Context, Execution, Node
 from store.models.properties import (
     VALUE_FIELDS,
@@ -26,6 +28,9 @@ __all__ = [
     "Execution",
     "ExecutionProperty",
     "ExecutionType",
+    "IdempotencyKey",
+    "MlmdImport",
+    "MlmdImportId",
     "Node",
     "ParentContext",
     "ParentType",

@@ -28,6 +28,10 @@ class PropertyValue(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        prefix = "custom " if self.is_custom else ""
+        return f"{prefix}{self.name} = {self.value!r}"
+
     @property
     def value(self) -> object:
         for field in VALUE_FIELDS:
@@ -44,10 +48,6 @@ class PropertyValue(models.Model):
             raise ValidationError({"name": "A property needs a non-empty name."})
         if len(self.set_values()) > 1:
             raise ValidationError("A property value holds exactly one of int, double, string, bool, struct or proto.")
-
-    def __str__(self) -> str:
-        prefix = "custom " if self.is_custom else ""
-        return f"{prefix}{self.name} = {self.value!r}"
 
 
 def _property_indexes(prefix: str) -> list[models.Index]:

@@ -20,7 +20,8 @@ from store.services import executions, lineage, nodes, relations, types
 from store.services.errors import InvalidArgument, MetadataStoreError, Unimplemented
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION, NodeKind
 from store.services.listing import list_nodes
-from store.services.transactions import request_transaction, translate_database_error
+from store.services.retry import run_with_retry
+from store.services.transactions import translate_database_error
 
 logger = logging.getLogger("store.api")
 
@@ -47,8 +48,8 @@ def call(method: str, request: Any) -> Any:
     except KeyError:
         raise Unimplemented(f"{method} is not a MetadataStoreService method") from None
     try:
-        with request_transaction():
-            return function(request)
+        # A deadlock or lock timeout re-runs the whole transaction (a few times) before ABORTED.
+        return run_with_retry(lambda: function(request))
     except MetadataStoreError:
         raise
     except DatabaseError as exc:

@@ -123,8 +123,9 @@ Limits and differences from MLMD
 * MLMD inner-joins property tables too, so there a query that mentions
   ``properties.p`` never matches a node lacking ``p`` (even under OR or with
   ``IS NULL``).  Here a property is NULL when absent, as described above.
-* LIKE and ``=`` follow the database: on SQLite LIKE ignores ASCII case,
-  on MySQL both follow the column's collation (as in MLMD).
+* LIKE ignores case and ``=``, ``!=`` and IN respect it, on every backend, as
+  MLMD on SQLite (SQLite's LIKE folds ASCII letters only; on MySQL, whose
+  store tables use a binary collation, LIKE compares lower-cased text).
 * At most :data:`MAX_ALIASES` neighbour aliases and :data:`MAX_DEPTH` levels
   of nesting per query, so that a query cannot make the database build an
   unbounded join product.
@@ -137,7 +138,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, TypeAlias
 
 from django.db import models
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Value
@@ -419,7 +420,7 @@ class Or:
     operands: tuple[Expr, ...]
 
 
-Expr = Union[Comparison, LikeTest, InTest, NullTest, TruthTest, Constant, Not, And, Or]
+Expr: TypeAlias = Comparison | LikeTest | InTest | NullTest | TruthTest | Constant | Not | And | Or
 
 
 # ---------------------------------------------------------------------------
@@ -728,7 +729,7 @@ class _Property:
     enum: type[models.IntegerChoices] | None = None
 
 
-_Operand = Union[_Column, _Property]
+_Operand: TypeAlias = _Column | _Property
 
 
 # ---------------------------------------------------------------------------
@@ -744,7 +745,7 @@ class _NotEqual(FieldGetDbPrepValueMixin, BuiltinLookup):
 
 
 class _Like(BuiltinLookup):
-    """SQL ``LIKE`` with ``\\`` as the escape character on every backend."""
+    """SQL ``LIKE`` with ``\\`` as the escape character on every backend, ignoring case."""
 
     lookup_name = "mlmd_filter_like"
     negated = False
@@ -755,6 +756,14 @@ class _Like(BuiltinLookup):
         # default escape character.
         escape = " ESCAPE '\\'" if getattr(connection, "vendor", "") in ("sqlite", "oracle") else ""
         return f"{op} {rhs}{escape}"
+
+    def as_mysql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        # The store's tables are binary-collated on MySQL (exact names), where LIKE would
+        # respect case; SQLite's LIKE ignores it, and so does MLMD's on a default MySQL.
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        rhs_sql, rhs_params = self.process_rhs(compiler, connection)
+        op = "NOT LIKE" if self.negated else "LIKE"
+        return f"LOWER({lhs_sql}) {op} LOWER({rhs_sql})", [*lhs_params, *rhs_params]
 
 
 class _NotLike(_Like):
@@ -1051,9 +1060,8 @@ def _coerce(operand: _Operand, literal: Literal) -> object:
     elif vtype is _VType.STRING:
         if kind is LiteralKind.STRING:
             return literal.value
-    elif vtype is _VType.BOOL:
-        if kind is LiteralKind.BOOL:
-            return literal.value
+    elif vtype is _VType.BOOL and kind is LiteralKind.BOOL:
+        return literal.value
     raise FilterQueryError(
         f"cannot compare {operand.label!r} ({vtype.value}) with {kind.value} {literal.text}", literal.pos
     )

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from store.choices import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, TypeKind
 from django.db import connections
 
+from store.choices import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, TypeKind
 from store.db import current_alias
-from store.models import Artifact, Association, Attribution, Context, Event, Execution, Type
+from store.models import Artifact, Association, Attribution, Event, Execution, Type
 from store.proto import metadata_store_pb2 as pb
 from store.services import relations
 from store.services.errors import InvalidArgument

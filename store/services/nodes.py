@@ -43,7 +43,7 @@ def _rows(kind: NodeKind, nodes: Iterable[Any]) -> list[Any]:
     """Plain rows (attribute access) from a queryset, without building model instances."""
     if isinstance(nodes, QuerySet):
         columns = _BASE_COLUMNS + _KIND_COLUMNS[kind.name]
-        return [SimpleNamespace(**dict(zip(columns, values, strict=True))) for values in nodes.values_list(*columns)]
+        return [SimpleNamespace(**dict(zip(columns, fields, strict=True))) for fields in nodes.values_list(*columns)]
     return list(nodes)
 
 
@@ -53,9 +53,8 @@ def property_rows(kind: NodeKind, node_ids: Sequence[int]) -> dict[int, list[Any
     columns = (kind.fk_id, *_PROPERTY_COLUMNS)
     for start in range(0, len(node_ids), _CHUNK):
         chunk = node_ids[start : start + _CHUNK]
-        for values in kind.property_model.objects.filter(**{f"{kind.fk_id}__in": chunk}).values_list(*columns):
-            row = SimpleNamespace(**dict(zip(columns, values, strict=True)))
-            result[values[0]].append(row)
+        for fields in kind.property_model.objects.filter(**{f"{kind.fk_id}__in": chunk}).values_list(*columns):
+            result[fields[0]].append(SimpleNamespace(**dict(zip(columns, fields, strict=True))))
     return result
 
 

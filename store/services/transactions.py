@@ -17,8 +17,14 @@ from django.db import DatabaseError, IntegrityError, OperationalError, transacti
 from store.db import current_alias
 from store.services.errors import Aborted, AlreadyExists, InvalidArgument, MetadataStoreError
 
-# MySQL/MariaDB error numbers: deadlock, lock wait timeout, server gone / lost connection.
-_MYSQL_RETRYABLE = {1213, 1205, 2006, 2013}
+# MySQL/MariaDB error numbers.  The server rolled the transaction back (a deadlock
+# victim) or the statement gave up waiting for a row lock (lock wait timeout).
+_MYSQL_CONFLICT = {1213, 1205}
+# The connection is gone: server gone away, lost during a query, lost (system
+# error), MySQL 8's "disconnected for inactivity".  Whether a COMMIT sent just
+# before it took effect is unknown.
+_MYSQL_CONNECTION_LOST = {2006, 2013, 2055, 4031}
+_MYSQL_RETRYABLE = _MYSQL_CONFLICT | _MYSQL_CONNECTION_LOST
 
 
 def now_ms() -> int:
@@ -36,14 +42,23 @@ def savepoint() -> Iterator[None]:
         yield
 
 
+def _mysql_code(exc: BaseException) -> int | None:
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+
+
 def is_retryable(exc: BaseException) -> bool:
+    """A transient failure: running the same transaction again may succeed."""
     if isinstance(exc, OperationalError):
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        if code in _MYSQL_RETRYABLE:
+        if _mysql_code(exc) in _MYSQL_RETRYABLE:
             return True
         text = str(exc).lower()
         return "database is locked" in text or "database table is locked" in text or "deadlock" in text
     return False
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """The connection died: a transaction in flight may or may not have been committed."""
+    return isinstance(exc, OperationalError) and _mysql_code(exc) in _MYSQL_CONNECTION_LOST
 
 
 def translate_database_error(exc: DatabaseError, method: str) -> MetadataStoreError:

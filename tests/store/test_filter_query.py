@@ -283,6 +283,12 @@ def test_artifact_attributes(world: World, query: str, expected: set[str]) -> No
         ("uri LIKE '/data/eval\\_s'", set()),
         ("uri NOT LIKE '/data/%'", {"model"}),
         ("name LIKE \"%' OR 1=1 --\"", set()),
+        # LIKE ignores case on every backend (MLMD on SQLite); = does not.
+        ("name LIKE 'MODEL%'", {"model"}),
+        ("uri LIKE '/DATA/%'", {"train", "eval"}),
+        ("name NOT LIKE 'TRAIN'", {"eval", "model"}),
+        ("name = 'MODEL'", set()),
+        ("name IN ('Model', 'TRAIN')", set()),
     ],
 )
 def test_like(world: World, query: str, expected: set[str]) -> None:

@@ -121,7 +121,7 @@ def _subgraph(start: str, direction: int, hops: int | None = None, **extra: obje
 
 @pytest.mark.slow
 def test_a_10000_step_chain_is_traversed_whole_in_one_call() -> None:
-    artifacts, executions = _chain(10_000)
+    artifacts, _ = _chain(10_000)
     up = _subgraph(f"id = {artifacts[-1]}", pb.LineageSubgraphQueryOptions.UPSTREAM)
     assert len(up.artifacts) == 10_001 and len(up.executions) == 10_000
     assert len(up.events) == 20_000

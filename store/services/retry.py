@@ -1,0 +1,90 @@
+"""Transparent retry of a request's transaction after a transient database conflict.
+
+Concurrent writers on MySQL/MariaDB can deadlock (InnoDB then rolls one of
+them back) or wait too long for a row lock; on SQLite a writer can find the
+file locked.  Nothing was committed in either case, so the whole transaction
+is run again, a bounded number of times with a short random pause, before the
+caller gets ABORTED.
+
+``run_with_retry`` owns the transaction, so it knows whether a failure came
+from the work or from the COMMIT: a connection lost during the work is
+retried on a new connection, one lost while committing is not (the commit may
+have taken effect, and running the work again could record it twice).
+
+Inside a transaction opened by someone else nothing is retried: on MySQL a
+deadlock has already rolled back that outer transaction, so only its owner can
+start again.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import DatabaseError, transaction
+
+from store.db import current_alias
+from store.services.transactions import is_connection_lost, is_retryable
+
+logger = logging.getLogger("store.retry")
+
+T = TypeVar("T")
+
+# Pauses grow as 20 ms, 40 ms, 80 ms ... (at most 1 s), each a random part of that ("full jitter"),
+# so that writers who collided do not collide again at the same moment.
+BASE_DELAY_SECONDS = 0.02
+MAX_DELAY_SECONDS = 1.0
+
+
+def backoff_delay(attempt: int, *, base: float = BASE_DELAY_SECONDS, cap: float = MAX_DELAY_SECONDS) -> float:
+    """The pause after failed attempt number ``attempt`` (1-based)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def run_with_retry(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``fn()`` in one transaction on the current store database; run it again on a transient failure.
+
+    At most ``attempts`` runs.  The last failure, or any failure that is not
+    transient, is raised unchanged (``transactions.translate_database_error``
+    turns it into the store's error).  ``fn`` must have no effect outside the
+    database that a second run would repeat (on-commit hooks are fine: they
+    run only for the attempt that commits).
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    alias = current_alias()
+    connection = transaction.get_connection(alias)
+    if connection.in_atomic_block:
+        # Part of a larger transaction: its owner decides what to run again.
+        with transaction.atomic(using=alias):
+            return fn()
+    for attempt in range(1, attempts + 1):
+        work_done = False
+        try:
+            with transaction.atomic(using=alias):
+                result = fn()
+                work_done = True
+            return result
+        except DatabaseError as exc:
+            lost = is_connection_lost(exc)
+            if attempt == attempts or not is_retryable(exc) or (lost and work_done):
+                raise
+            if lost:
+                # Drop the dead connection; the next attempt opens a new one.
+                with contextlib.suppress(DatabaseError):
+                    connection.close()
+            delay = backoff_delay(attempt)
+            logger.info(
+                "retrying a transaction on %s (attempt %d of %d, in %.0f ms): %s",
+                alias, attempt + 1, attempts, delay * 1000, exc,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
