@@ -17,7 +17,7 @@ from store.choices import TypeKind
 from store.models import Artifact, Context, Execution
 from store.proto import metadata_store_service_pb2 as svc
 from store.services import executions, lineage, nodes, relations, types
-from store.services.errors import InvalidArgument, MetadataStoreError, Unimplemented
+from store.services.errors import InvalidArgument, MetadataStoreError, NotFound, Unimplemented
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION, NodeKind
 from store.services.listing import list_nodes
 from store.services.retry import run_with_retry
@@ -103,7 +103,10 @@ def _register_type_handlers(label: str, kind: TypeKind, single: str, plural: str
 
     def get_by_external_ids(request: Any) -> Any:
         response = getattr(svc, f"Get{label}TypesByExternalIdsResponse")()
-        getattr(response, plural).extend(types.get_types_by_external_ids(kind, request.external_ids))
+        found = types.get_types_by_external_ids(kind, request.external_ids)
+        if not found:  # MLMD answers NOT_FOUND rather than an empty list
+            raise NotFound("No types found for external_ids.")
+        getattr(response, plural).extend(found)
         return response
 
     handler(f"Put{label}Type", writes=True)(put)
@@ -228,6 +231,8 @@ def _register_node_reads(label: str, kind: NodeKind, plural: str) -> None:
 
     def get_by_type_and_name(request: Any) -> Any:
         response = getattr(svc, f"Get{label}ByTypeAndNameResponse")()
+        if not request.type_name or not getattr(request, f"{kind.name}_name"):
+            return response
         found = nodes.node_by_type_and_name(
             kind, request.type_name, request.type_version, getattr(request, f"{kind.name}_name")
         )
@@ -237,7 +242,10 @@ def _register_node_reads(label: str, kind: NodeKind, plural: str) -> None:
 
     def get_by_external_ids(request: Any) -> Any:
         response = getattr(svc, f"Get{label}sByExternalIdsResponse")()
-        getattr(response, plural).extend(nodes.nodes_by_external_ids(kind, list(request.external_ids)))
+        found = nodes.nodes_by_external_ids(kind, list(request.external_ids))
+        if not found:  # MLMD answers NOT_FOUND rather than an empty list
+            raise NotFound(f"No {plural} found for external_ids.")
+        getattr(response, plural).extend(found)
         return response
 
     handler(f"Get{label}s")(get_all)
@@ -293,13 +301,19 @@ def _get_events_by_artifact_ids(request: Any) -> Any:
 @handler("GetContextsByArtifact")
 def _get_contexts_by_artifact(request: Any) -> Any:
     rows = Context.objects.filter(attributions__artifact_id=request.artifact_id).order_by("id")
-    return svc.GetContextsByArtifactResponse(contexts=nodes.node_protos(CONTEXT, rows))
+    found = nodes.node_protos(CONTEXT, rows)
+    if not found:  # MLMD answers NOT_FOUND rather than an empty list
+        raise NotFound(f"No contexts found for artifact_id: {request.artifact_id}")
+    return svc.GetContextsByArtifactResponse(contexts=found)
 
 
 @handler("GetContextsByExecution")
 def _get_contexts_by_execution(request: Any) -> Any:
     rows = Context.objects.filter(associations__execution_id=request.execution_id).order_by("id")
-    return svc.GetContextsByExecutionResponse(contexts=nodes.node_protos(CONTEXT, rows))
+    found = nodes.node_protos(CONTEXT, rows)
+    if not found:  # MLMD answers NOT_FOUND rather than an empty list
+        raise NotFound(f"No contexts found for execution_id: {request.execution_id}")
+    return svc.GetContextsByExecutionResponse(contexts=found)
 
 
 @handler("GetParentContextsByContext")

@@ -56,6 +56,15 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """A unique key refused a row: a duplicate in the request, or a concurrent writer that committed it first."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    if _mysql_code(exc) in (1062, 1586):  # ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
+        return True
+    return "unique constraint failed" in str(exc).lower()
+
+
 def is_connection_lost(exc: BaseException) -> bool:
     """The connection died: a transaction in flight may or may not have been committed."""
     return isinstance(exc, OperationalError) and _mysql_code(exc) in _MYSQL_CONNECTION_LOST
@@ -75,7 +84,9 @@ def translate_database_error(exc: DatabaseError, method: str) -> MetadataStoreEr
         if "not null" in lowered or "cannot be null" in lowered:
             return InvalidArgument(f"{method}: a required field is missing ({text})")
         return InvalidArgument(f"{method}: {text}")
-    return Aborted(f"{method}: database error ({text}); retry the request")
+    # Anything else (a read-only file, a missing table, a disk error) will not get
+    # better by retrying: INTERNAL, as MLMD answers, not ABORTED.
+    return MetadataStoreError(f"{method}: database error ({text})")
 
 
 _CONSTRAINT_TEXT = {
