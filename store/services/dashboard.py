@@ -1225,7 +1225,3 @@ def compare(a_id: int, b_id: int) -> Comparison:
         _contexts_of("artifact", a_id),
         _contexts_of("artifact", b_id),
     )
-
-
-def is_empty() -> bool:
-    return not (Type.objects.exists() or Context.objects.exists())

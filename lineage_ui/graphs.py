@@ -1,0 +1,418 @@
+"""Drawing lineage graphs: plain data in, DOT text and SVG/PNG out.
+
+Pure functions, no ORM and no request: the views, the downloads and (later) the
+Celery workers that precompute large drawings all share them.  Callers turn
+store rows into :class:`GraphData` (see ``lineage_ui.drawing``), this module
+lays them out with Graphviz's ``dot``.
+
+Look: executions are boxes, artifacts ellipses (models and datasets get their
+own shapes), each type has its own fill colour, a failed execution is red with
+a thick red border, running ones have a dashed border, a focused node (the
+artifact a lineage page is about) a thick dark border.  Every node carries a
+``URL`` so the SVG links to its page, and the drawing has a legend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import graphviz
+
+ARTIFACT = "artifact"
+EXECUTION = "execution"
+KINDS = (ARTIFACT, EXECUTION)
+
+FAILED_STATES = frozenset({"FAILED"})
+RUNNING_STATES = frozenset({"RUNNING", "NEW"})
+GONE_STATES = frozenset({"DELETED", "ABANDONED", "MARKED_FOR_DELETION", "CANCELED"})
+
+FAILED_FILL = "#fde2e1"
+FAILED_LINE = "#c62828"
+FOCUS_LINE = "#1a1a2e"
+EDGE_COLOUR = "#6b7280"
+
+# Soft fills, readable with dark text; a type keeps its colour across pages
+# because the colour is chosen from a digest of the type's name.
+PALETTE = (
+    "#dbeafe",  # blue
+    "#dcfce7",  # green
+    "#fef3c7",  # amber
+    "#ede9fe",  # violet
+    "#cffafe",  # cyan
+    "#fce7f3",  # pink
+    "#e0e7ff",  # indigo
+    "#ecfccb",  # lime
+    "#ffedd5",  # orange
+    "#f1f5f9",  # slate
+    "#d1fae5",  # emerald
+    "#fae8ff",  # fuchsia
+)
+
+LABEL_WIDTH = 28
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """A node to draw.
+
+    ``key`` is unique in the graph (``a12``, ``e7``, ``ta3`` for a summary node of
+    artifact type 3); ``count`` is set on summary nodes; ``failed`` counts failed
+    executions behind a summary node.
+    """
+
+    key: str
+    kind: str  # ARTIFACT or EXECUTION
+    label: str
+    type_name: str = ""
+    state: str = ""
+    url: str = ""
+    tooltip: str = ""
+    shape_hint: str = ""  # "model", "dataset", "metrics" or ""
+    count: int | None = None
+    failed: int = 0
+    focus: bool = False
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """An event: artifact → execution for an input, execution → artifact for an output."""
+
+    source: str
+    target: str
+    label: str = ""
+    count: int | None = None
+
+
+@dataclass
+class GraphData:
+    nodes: list[GraphNode] = field(default_factory=list)
+    edges: list[GraphEdge] = field(default_factory=list)
+    title: str = ""
+    summary: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.nodes)
+
+
+@dataclass(frozen=True)
+class TypeCount:
+    """How many nodes of one type a large graph has (a node of the summary graph)."""
+
+    kind: str
+    type_id: int
+    type_name: str
+    count: int
+    failed: int = 0
+    url: str = ""
+    shape_hint: str = ""
+
+
+@dataclass(frozen=True)
+class TypeEdgeCount:
+    """How many events go from nodes of one type to nodes of another (an edge of the summary graph)."""
+
+    source_kind: str
+    source_type_id: int
+    target_kind: str
+    target_type_id: int
+    count: int
+
+
+class DrawingError(Exception):
+    """Graphviz could not lay out a graph (not installed, or it failed)."""
+
+
+# ---------------------------------------------------------------------------- colours and shapes
+
+
+def type_colour(type_name: str) -> str:
+    digest = hashlib.sha1(type_name.encode()).digest()
+    return PALETTE[digest[0] % len(PALETTE)]
+
+
+def shape_hint_for(type_name: str, base_type: str = "") -> str:
+    """ "model", "dataset", "metrics" or "": the base type decides, else the type's name."""
+    base = base_type.upper()
+    if base == "MODEL":
+        return "model"
+    if base == "DATASET":
+        return "dataset"
+    if base in ("METRICS", "STATISTICS"):
+        return "metrics"
+    if re.search(r"(metric|evaluat|statistic|blessing)", type_name, re.I):
+        return "metrics"
+    if re.search(r"model", type_name, re.I):
+        return "model"
+    if re.search(r"(data|example|split)", type_name, re.I):
+        return "dataset"
+    return ""
+
+
+def _shape(node: GraphNode) -> str:
+    if node.kind == EXECUTION:
+        return "box"
+    return {"model": "box3d", "dataset": "cylinder", "metrics": "note"}.get(node.shape_hint, "ellipse")
+
+
+def _style(node: GraphNode) -> dict[str, str]:
+    attrs: dict[str, str] = {
+        "shape": _shape(node),
+        "fillcolor": type_colour(node.type_name or node.label),
+        "color": "#475569",
+        "penwidth": "1",
+    }
+    styles = ["filled"]
+    if node.kind == EXECUTION:
+        styles.append("rounded")
+    failed = node.state in FAILED_STATES or node.failed > 0
+    if failed:
+        attrs["fillcolor"] = FAILED_FILL
+        attrs["color"] = FAILED_LINE
+        attrs["fontcolor"] = FAILED_LINE
+        attrs["penwidth"] = "2.5"
+    elif node.state in RUNNING_STATES:
+        styles.append("dashed")
+        attrs["penwidth"] = "1.5"
+    elif node.state in GONE_STATES:
+        styles.append("dotted")
+        attrs["fontcolor"] = "#6b7280"
+    if node.focus:
+        attrs["color"] = FOCUS_LINE
+        attrs["penwidth"] = "3"
+    attrs["style"] = ",".join(styles)
+    return attrs
+
+
+# ---------------------------------------------------------------------------- DOT
+
+
+def quote(text: str) -> str:
+    """A DOT double-quoted string (backslashes, quotes and newlines escaped)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def shorten(text: str, width: int = LABEL_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _attrs(values: dict[str, str]) -> str:
+    return ", ".join(f"{name}={quote(value)}" for name, value in values.items() if value != "")
+
+
+def _node_label(node: GraphNode) -> str:
+    lines = [shorten(node.label)]
+    if node.count is not None:
+        lines = [shorten(node.type_name or node.label), f"× {node.count}"]
+        if node.failed:
+            lines.append(f"{node.failed} failed")
+    else:
+        if node.type_name and node.type_name != node.label:
+            lines.append(shorten(node.type_name))
+        if node.kind == EXECUTION and node.state and node.state not in ("COMPLETE", "UNKNOWN"):
+            lines.append(node.state)
+    return "\n".join(lines)
+
+
+def _legend(graph: GraphData) -> list[str]:
+    """A legend cluster: one sample per type (shape and colour) and per state seen."""
+    samples: list[GraphNode] = []
+    seen: set[tuple[str, str]] = set()
+    for node in graph.nodes:
+        key = (node.kind, node.type_name)
+        if node.type_name and key not in seen:
+            seen.add(key)
+            samples.append(
+                GraphNode(
+                    key=f"legend{len(samples)}",
+                    kind=node.kind,
+                    label=node.type_name,
+                    type_name=node.type_name,
+                    shape_hint=node.shape_hint,
+                )
+            )
+    samples.sort(key=lambda n: (n.kind != EXECUTION, n.label.lower()))
+    samples = samples[:16]
+    states = {n.state for n in graph.nodes} | ({"FAILED"} if any(n.failed for n in graph.nodes) else set())
+    if states & FAILED_STATES:
+        samples.append(GraphNode(key="legend_failed", kind=EXECUTION, label="failed execution", state="FAILED"))
+    if states & RUNNING_STATES:
+        samples.append(
+            GraphNode(key="legend_running", kind=EXECUTION, label="running", type_name="running", state="RUNNING")
+        )
+    if any(n.focus for n in graph.nodes):
+        samples.append(
+            GraphNode(key="legend_focus", kind=ARTIFACT, label="this artifact", type_name="this artifact", focus=True)
+        )
+    if not samples:
+        return []
+    lines = [
+        "  subgraph cluster_legend {",
+        '    label="Legend"; fontsize=11; fontcolor="#334155"; style="rounded,filled"; '
+        'fillcolor="#f8fafc"; color="#cbd5e1"; rank=sink;',
+    ]
+    for sample in samples:
+        style = _style(sample)
+        style.update({"fontsize": "9", "height": "0.3", "margin": "0.06,0.03"})
+        kind_word = "execution type" if sample.kind == EXECUTION else "artifact type"
+        tooltip = sample.label if sample.key.startswith("legend_") else f"{kind_word} {sample.label}"
+        lines.append(f"    {sample.key} [{_attrs({**style, 'label': shorten(sample.label, 22), 'tooltip': tooltip})}];")
+    # Stack the samples vertically with invisible edges.
+    for first, second in pairwise(samples):
+        lines.append(f"    {first.key} -> {second.key} [style=invis];")
+    lines.append("  }")
+    return lines
+
+
+def to_dot(graph: GraphData, *, legend: bool = True, rankdir: str = "LR") -> str:
+    """The graph as DOT text for the ``dot`` layout."""
+    graph_attrs = {
+        "rankdir": rankdir,
+        "fontname": "Helvetica",
+        "fontsize": "11",
+        "bgcolor": "white",
+        "nodesep": "0.25",
+        "ranksep": "0.45",
+        "tooltip": graph.title or "lineage",
+        # Bound the layout's work (crossing minimisation, network simplex) so a
+        # graph at the size limit lays out in about a second, never minutes.
+        "mclimit": "2",
+        "nslimit": "20",
+        "nslimit1": "20",
+        "searchsize": "30",
+    }
+    lines = [
+        "digraph lineage {",
+        f"  graph [{_attrs(graph_attrs)}];",
+        '  node [fontname="Helvetica", fontsize="10", margin="0.12,0.06", height="0.4"];',
+        f'  edge [color="{EDGE_COLOUR}", arrowsize="0.7", fontname="Helvetica", fontsize="9", fontcolor="#475569"];',
+    ]
+    keys = {node.key for node in graph.nodes}
+    for node in graph.nodes:
+        attrs = _style(node)
+        attrs["label"] = _node_label(node)
+        attrs["id"] = f"node_{node.key}"
+        attrs["class"] = f"mlmd-{node.kind}"
+        if node.url:
+            attrs["URL"] = node.url
+            attrs["target"] = "_top"
+        attrs["tooltip"] = node.tooltip or node.label
+        lines.append(f"  {node.key} [{_attrs(attrs)}];")
+    for edge in graph.edges:
+        if edge.source not in keys or edge.target not in keys:
+            continue
+        attrs = {}
+        label = edge.label
+        if edge.count is not None:
+            label = f"{edge.count}"
+            attrs["penwidth"] = str(min(1 + edge.count / 10, 4))
+        attrs["label"] = label
+        lines.append(f"  {edge.source} -> {edge.target} [{_attrs(attrs)}];")
+    if legend:
+        lines.extend(_legend(graph))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def render(dot: str, fmt: str) -> bytes:
+    """Lay out DOT with Graphviz ``dot`` and return the drawing in ``fmt`` (svg or png)."""
+    if fmt not in ("svg", "png"):
+        raise ValueError(f"cannot render {fmt!r}; svg or png")
+    try:
+        result = graphviz.Source(dot, engine="dot").pipe(format=fmt, quiet=True)
+    except graphviz.ExecutableNotFound as exc:
+        raise DrawingError("Graphviz is not installed (the dot program was not found)") from exc
+    except graphviz.CalledProcessError as exc:
+        raise DrawingError(
+            f"Graphviz failed: {exc.stderr.decode(errors='replace')[:300] if exc.stderr else exc}"
+        ) from exc
+    return result if isinstance(result, bytes) else result.encode()
+
+
+def render_svg(dot: str) -> str:
+    return render(dot, "svg").decode()
+
+
+def inline_svg(svg: str) -> str:
+    """The ``<svg>`` element alone, for embedding in an HTML page (no XML prolog or doctype)."""
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+# ---------------------------------------------------------------------------- summaries
+
+
+def summary_graph(
+    node_counts: Sequence[TypeCount], edge_counts: Sequence[TypeEdgeCount], *, title: str = ""
+) -> GraphData:
+    """A large graph collapsed to its execution types and artifact types, with counts on nodes and edges."""
+    prefix = {ARTIFACT: "ta", EXECUTION: "te"}
+    nodes = [
+        GraphNode(
+            key=f"{prefix[c.kind]}{c.type_id}",
+            kind=c.kind,
+            label=c.type_name,
+            type_name=c.type_name,
+            count=c.count,
+            failed=c.failed,
+            url=c.url,
+            shape_hint=c.shape_hint,
+            tooltip=f"{c.count} {c.kind}{'s' if c.count != 1 else ''} of type {c.type_name}"
+            + (f", {c.failed} failed" if c.failed else ""),
+        )
+        for c in sorted(node_counts, key=lambda c: (c.kind, c.type_name.lower(), c.type_id))
+    ]
+    merged: Counter[tuple[str, str]] = Counter()
+    for e in edge_counts:
+        merged[(f"{prefix[e.source_kind]}{e.source_type_id}", f"{prefix[e.target_kind]}{e.target_type_id}")] += e.count
+    edges = [GraphEdge(source=s, target=t, count=n) for (s, t), n in sorted(merged.items())]
+    return GraphData(nodes=nodes, edges=edges, title=title, summary=True)
+
+
+def summarize(graph: GraphData, type_ids: dict[str, int] | None = None) -> GraphData:
+    """Collapse a drawn-size graph to its types (``summary_graph`` over counts made from the nodes).
+
+    ``type_ids`` maps ``kind:type_name`` to a type id; without it, types are
+    numbered in order of appearance.
+    """
+    ids: dict[tuple[str, str], int] = {}
+    for node in graph.nodes:
+        name_key = (node.kind, node.type_name or "?")
+        if name_key not in ids:
+            ids[name_key] = (type_ids or {}).get(f"{node.kind}:{node.type_name}", len(ids) + 1)
+    counts: Counter[tuple[str, str]] = Counter()
+    failed: Counter[tuple[str, str]] = Counter()
+    hints: dict[tuple[str, str], str] = {}
+    by_key = {}
+    for node in graph.nodes:
+        name_key = (node.kind, node.type_name or "?")
+        counts[name_key] += node.count or 1
+        failed[name_key] += node.failed or (1 if node.state in FAILED_STATES else 0)
+        hints[name_key] = node.shape_hint
+        by_key[node.key] = name_key
+    edge_counts: Counter[tuple[tuple[str, str], tuple[str, str]]] = Counter()
+    for edge in graph.edges:
+        if edge.source in by_key and edge.target in by_key:
+            edge_counts[(by_key[edge.source], by_key[edge.target])] += edge.count or 1
+    return summary_graph(
+        [
+            TypeCount(
+                kind=k, type_id=ids[(k, n)], type_name=n, count=c, failed=failed[(k, n)], shape_hint=hints[(k, n)]
+            )
+            for (k, n), c in counts.items()
+        ],
+        [
+            TypeEdgeCount(source_kind=s[0], source_type_id=ids[s], target_kind=t[0], target_type_id=ids[t], count=c)
+            for (s, t), c in edge_counts.items()
+        ],
+        title=graph.title,
+    )
