@@ -28,6 +28,19 @@ need_package() {  # need_package COMMAND PACKAGE
 }
 need_package dot graphviz
 need_package redis-server redis-server
+# mysqlclient (the MySQL/MariaDB driver) is built from source by pip: it needs the
+# client library headers and pkg-config.
+need_dpkg() {  # need_dpkg PACKAGE
+    command -v dpkg >/dev/null 2>&1 || return 0
+    dpkg -s "$1" >/dev/null 2>&1 || missing+=("$1")
+}
+need_dpkg pkg-config
+need_dpkg libmariadb-dev
+# The test suite also drives a real browser and a real MariaDB server.
+if [[ ${MLMD_SETUP_TESTS:-0} == 1 ]]; then
+    need_package chromium chromium
+    need_package mariadbd mariadb-server
+fi
 
 PYTHON=${PYTHON:-python3}
 if [[ ! -x $PY ]]; then

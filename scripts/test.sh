@@ -10,7 +10,7 @@ PY=.venv/bin/python
 
 say() { printf 'test: %s\n' "$*"; }
 
-bash scripts/setup.sh
+MLMD_SETUP_TESTS=1 bash scripts/setup.sh
 
 say "checking that migrations match the models"
 if ! "$PY" manage.py makemigrations --check --dry-run >/dev/null; then
@@ -19,14 +19,20 @@ if ! "$PY" manage.py makemigrations --check --dry-run >/dev/null; then
     exit 1
 fi
 
-say "running pytest"
-status=0
-"$PY" -m pytest -q --durations=10 --durations-min=1.0 "$@" || status=$?
+say "linting (ruff)"
+"$PY" -m ruff check --quiet . || { say "FAILED: ruff found problems"; exit 1; }
 
-# ---------------------------------------------------------------------------------
-# LATER STEPS go here, each run only when pytest passed, keeping the first failure's status:
-#   - ml-metadata's own conformance suite against our gRPC server (scripts/conformance.sh)
-#   - the same pytest run on MariaDB (DATABASE_URL=mysql://...) when a server is available
-# ---------------------------------------------------------------------------------
+status=0
+step() {  # step NAME COMMAND...: run it, remember the first failure, keep going
+    local name=$1; shift
+    say "$name"
+    "$@" || { local rc=$?; say "FAILED: $name (exit $rc)"; [[ $status -ne 0 ]] || status=$rc; }
+}
+
+# ml-metadata 1.17.1's own test suite, through its own client, against our gRPC server.
+step "ml-metadata conformance suite on SQLite" bash scripts/conformance.sh
+
+# Our own suite last, so that its summary is the closing line.
+step "running pytest" "$PY" -m pytest -q --durations=10 --durations-min=1.0 "$@"
 
 exit "$status"

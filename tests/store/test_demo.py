@@ -1,6 +1,8 @@
 """The demo loader: realistic, connected, idempotent."""
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.management import call_command
 
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_every_model_traces_back_to_a_dataset_and_a_second_load_changes_nothing() -> None:
-    call_command("load_demo", stdout=open("/dev/null", "w"))
+    call_command("load_demo", stdout=io.StringIO())
     counts = row_counts()
     models = Artifact.objects.filter(type__name="Model")
     assert models.count() == 4  # five runs, one failed at the Trainer
@@ -27,5 +29,5 @@ def test_every_model_traces_back_to_a_dataset_and_a_second_load_changes_nothing(
     assert Execution.objects.filter(last_known_state=pb.Execution.FAILED).count() == 1
     runs = Context.objects.filter(type__name="PipelineRun")
     assert runs.count() == 5 and all(run.parent_links.count() == 1 for run in runs)
-    call_command("load_demo", stdout=open("/dev/null", "w"))
+    call_command("load_demo", stdout=io.StringIO())
     assert row_counts() == counts
