@@ -21,7 +21,9 @@ class MlmdImport(models.Model):
     to the source later belong to no import), and a resume refuses a source
     whose rows up to the bounds changed.  ``progress`` is
     ``{step: last source key copied}``; ``preserve_ids`` is decided once, at the
-    start (an empty store keeps the source's ids).
+    start (an empty store keeps the source's ids).  ``batches`` is an optimistic
+    lock: a batch commits only if no other process committed one since this
+    process last looked, so two ``--resume`` runs can never both copy a batch.
     """
 
     source = models.CharField(max_length=1024, help_text="The source as given, without any password.")
@@ -30,6 +32,9 @@ class MlmdImport(models.Model):
     preserve_ids = models.BooleanField()
     bounds = models.JSONField(default=dict)
     progress = models.JSONField(default=dict)
+    batches = models.PositiveIntegerField(
+        default=0, help_text="Batches committed so far; each batch's commit checks and advances it."
+    )
     started = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(blank=True, null=True)
     report = models.JSONField(blank=True, null=True)

@@ -21,10 +21,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
 from google.protobuf import json_format, text_format
 
 from store.choices import TypeKind
-from store.db import atomic
+from store.db import atomic, current_alias
 from store.proto import metadata_store_service_pb2 as svc
 from store.services import api, types
 from store.services.errors import InvalidArgument, MetadataStoreError
@@ -139,18 +140,16 @@ def load_types(
     Flags set in the file itself count too (a saved PutTypesRequest keeps
     working as it was sent).
     """
-    flags = {
-        "can_add_fields": can_add_fields or request.can_add_fields,
-        "can_omit_fields": can_omit_fields or request.can_omit_fields,
-        "can_delete_fields": request.can_delete_fields,
-    }
+    add = can_add_fields or request.can_add_fields
+    omit = can_omit_fields or request.can_omit_fields
+    delete = request.can_delete_fields
     report = LoadReport(dry_run=dry_run)
     # Each type alone, in the order PutTypes takes them; every trial is rolled back.
     with atomic():
         for plural, kind, label, message in _entries(request):
             outcome = TypeOutcome(kind=label, name=message.name, version=message.version, status="refused")
             before = _snapshot(kind, message.name, message.version)
-            trial = svc.PutTypesRequest(**flags)
+            trial = svc.PutTypesRequest(can_add_fields=add, can_omit_fields=omit, can_delete_fields=delete)
             getattr(trial, plural).append(message)
             try:
                 api.call("PutTypes", trial)
@@ -165,20 +164,15 @@ def load_types(
                     outcome.status = "updated" if change else "unchanged"
                     outcome.detail = change
             report.outcomes.append(outcome)
-        _rollback()
+        transaction.set_rollback(True, using=current_alias())
     if report.refused or dry_run or all(o.status == "unchanged" for o in report.outcomes):
         return report
-    api.call("PutTypes", svc.PutTypesRequest(**flags, **{p: getattr(request, p) for p, _k, _l in _KINDS}))
+    everything = svc.PutTypesRequest(can_add_fields=add, can_omit_fields=omit, can_delete_fields=delete)
+    for plural, _kind, _label in _KINDS:
+        getattr(everything, plural).extend(getattr(request, plural))
+    api.call("PutTypes", everything)
     report.written = True
     return report
-
-
-def _rollback() -> None:
-    from django.db import transaction
-
-    from store.db import current_alias
-
-    transaction.set_rollback(True, using=current_alias())
 
 
 def export_types(fmt: str = TEXTPROTO) -> str:
