@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, OperationalError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, OperationalError, transaction
 
 from store.db import current_alias
 from store.services.errors import Aborted, AlreadyExists, InvalidArgument, MetadataStoreError
@@ -75,6 +75,9 @@ def translate_database_error(exc: DatabaseError, method: str) -> MetadataStoreEr
     text = str(exc)
     if is_retryable(exc):
         return Aborted(f"{method}: the database is busy ({text}); retry the request")
+    if isinstance(exc, DataError):
+        # A value the column cannot hold (too long, out of range): the request's fault.
+        return InvalidArgument(f"{method}: a value does not fit its column ({text})")
     if isinstance(exc, IntegrityError):
         lowered = text.lower()
         if "foreign key" in lowered:
