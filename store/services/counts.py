@@ -71,8 +71,10 @@ def iterate_in_chunks(
 
     Rows inserted after the walk started (above the highest key seen then) are
     not visited.  Each chunk is evaluated (or updated, or deleted) by the
-    caller; with ``atomically`` each chunk runs in its own transaction.  The
-    queryset's ordering is ignored, and it may not be sliced.
+    caller; with ``atomically`` each chunk runs in its own transaction (so
+    leaving the loop early rolls back the chunk in hand).  The queryset's
+    ordering is ignored, and it may not be sliced.  On MySQL a chunk is a range
+    of keys and may hold no row at all.
 
     MySQL: chunks start at ``chunk_size`` rows and adapt so that one takes about
     ``chunk_time`` seconds (at most ``max_chunk_size``); before each chunk the
@@ -103,7 +105,8 @@ def iterate_in_chunks(
 def _pk_chunks(queryset: QuerySet[Any], chunk_size: int, atomically: bool) -> Iterator[QuerySet[Any]]:
     if queryset.query.low_mark or queryset.query.high_mark is not None:
         raise ValueError("iterate_in_chunks cannot walk a sliced queryset")
-    keys = queryset.order_by("pk").values_list("pk", flat=True)
+    queryset = queryset.order_by("pk")
+    keys = queryset.values_list("pk", flat=True)
     last = keys.last()
     if last is None:
         return

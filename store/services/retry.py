@@ -6,6 +6,15 @@ file locked.  Nothing was committed in either case, so the whole transaction
 is run again, a bounded number of times with a short random pause, before the
 caller gets ABORTED.
 
+A uniqueness violation is run again once too.  The services check before
+they insert (a context reused by name, a membership that may exist already, a
+type put again); two writers can pass the check together on MySQL, and the
+second one's insert then meets the first one's committed row.  Run again, the
+request sees that row and takes the path it would have taken had it come a
+moment later.  A duplicate that is really in the request fails the same way
+twice and is reported (ALREADY_EXISTS).  Not on SQLite, which runs one writer
+at a time from the start of its transaction: there the check cannot race.
+
 ``run_with_retry`` owns the transaction, so it knows whether a failure came
 from the work or from the COMMIT: a connection lost during the work is
 retried on a new connection, one lost while committing is not (the commit may
@@ -22,12 +31,12 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, transaction
 
 from store.db import current_alias
-from store.services.transactions import is_connection_lost, is_retryable
+from store.services.transactions import is_connection_lost, is_retryable, is_unique_violation
 
 logger = logging.getLogger("store.retry")
 
@@ -44,6 +53,24 @@ def backoff_delay(attempt: int, *, base: float = BASE_DELAY_SECONDS, cap: float 
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
+def _database_error(exc: BaseException) -> DatabaseError | None:
+    """The database error behind ``exc``: itself, or the one that a nested
+    ``api.call`` turned into a store error (ABORTED, ALREADY_EXISTS)."""
+    if isinstance(exc, DatabaseError):
+        return exc
+    cause = exc.__cause__
+    return cause if isinstance(cause, DatabaseError) else None
+
+
+def writers_can_race(connection: Any) -> bool:
+    """Whether two writers can both pass a check before either inserts.
+
+    Not on SQLite: a write transaction there takes the database's write lock
+    when it begins (IMMEDIATE), so writers run one after the other.
+    """
+    return connection.vendor != "sqlite"
+
+
 def run_with_retry(
     fn: Callable[[], T],
     *,
@@ -54,9 +81,13 @@ def run_with_retry(
 
     At most ``attempts`` runs.  The last failure, or any failure that is not
     transient, is raised unchanged (``transactions.translate_database_error``
-    turns it into the store's error).  ``fn`` must have no effect outside the
-    database that a second run would repeat (on-commit hooks are fine: they
-    run only for the attempt that commits).
+    turns it into the store's error).  A store error raised from a database
+    error (``raise AlreadyExists(...) from exc``, or a nested ``api.call``'s
+    translation) counts as that database error, so a caller may also wrap
+    several calls, or ``idempotency.run_once``, in one retried transaction.
+    ``fn`` must have no effect outside the database that a second run would
+    repeat (on-commit hooks are fine: they run only for the attempt that
+    commits).
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
@@ -66,6 +97,7 @@ def run_with_retry(
         # Part of a larger transaction: its owner decides what to run again.
         with transaction.atomic(using=alias):
             return fn()
+    unique_retried = not writers_can_race(connection)
     for attempt in range(1, attempts + 1):
         work_done = False
         try:
@@ -73,10 +105,15 @@ def run_with_retry(
                 result = fn()
                 work_done = True
             return result
-        except DatabaseError as exc:
-            lost = is_connection_lost(exc)
-            if attempt == attempts or not is_retryable(exc) or (lost and work_done):
+        except Exception as exc:
+            cause = _database_error(exc)
+            if cause is None:
                 raise
+            lost = is_connection_lost(cause)
+            race = is_unique_violation(cause) and not unique_retried
+            if attempt == attempts or not (is_retryable(cause) or race) or (lost and work_done):
+                raise
+            unique_retried = unique_retried or race
             if lost:
                 # Drop the dead connection; the next attempt opens a new one.
                 with contextlib.suppress(DatabaseError):
@@ -84,7 +121,7 @@ def run_with_retry(
             delay = backoff_delay(attempt)
             logger.info(
                 "retrying a transaction on %s (attempt %d of %d, in %.0f ms): %s",
-                alias, attempt + 1, attempts, delay * 1000, exc,
+                alias, attempt + 1, attempts, delay * 1000, cause,
             )
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
