@@ -32,7 +32,19 @@ step() {  # step NAME COMMAND...: run it, remember the first failure, keep going
 # ml-metadata 1.17.1's own test suite, through its own client, against our gRPC server.
 step "ml-metadata conformance suite on SQLite" bash scripts/conformance.sh
 
-# Our own suite last, so that its summary is the closing line.
-step "running pytest" "$PY" -m pytest -q --durations=10 --durations-min=1.0 "$@"
+# MariaDB, the production backend: a throwaway server (scripts/mariadb.sh), the
+# conformance suite and our whole suite again on it.
+if mysql_url=$(bash scripts/mariadb.sh start >/dev/null && bash scripts/mariadb.sh url); then
+    step "ml-metadata conformance suite on MariaDB" bash scripts/conformance.sh \
+        --database-url "$(MARIADB_DATABASE=mlmd_conformance bash scripts/mariadb.sh url --fresh)"
+    step "pytest on MariaDB" env DATABASE_URL="$mysql_url" "$PY" -m pytest -q --durations=5 --durations-min=5.0 "$@"
+else
+    say "FAILED: MariaDB could not be started"
+    [[ $status -ne 0 ]] || status=1
+fi
+
+# Our own suite on SQLite last, so that its summary is the closing line.
+# (tests/mysql ran above, against MariaDB.)
+step "pytest on SQLite" "$PY" -m pytest -q --durations=10 --durations-min=1.0 --ignore=tests/mysql "$@"
 
 exit "$status"

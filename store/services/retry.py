@@ -56,10 +56,15 @@ def backoff_delay(attempt: int, *, base: float = BASE_DELAY_SECONDS, cap: float 
 def _database_error(exc: BaseException) -> DatabaseError | None:
     """The database error behind ``exc``: itself, or the one that a nested
     ``api.call`` turned into a store error (ABORTED, ALREADY_EXISTS)."""
-    if isinstance(exc, DatabaseError):
-        return exc
-    cause = exc.__cause__
-    return cause if isinstance(cause, DatabaseError) else None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    # Follow the whole chain: an adapter may wrap the store error once more.
+    while current is not None and id(current) not in seen:
+        if isinstance(current, DatabaseError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return None
 
 
 def writers_can_race(connection: Any) -> bool:

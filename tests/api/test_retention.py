@@ -1,7 +1,10 @@
 """Retention: DELETE marks DELETED; a staff hard delete removes a run; manage.py prune does it in bulk.
 
-On the demo store: run 2 (context 3, "taxi-pipeline-run-2") wrote the span-2
-examples (artifact 7) that run 3 also read, so deleting run 2 must keep them.
+On the demo store: run 2 (context "taxi-pipeline-run-2") wrote the span-2
+examples that run 3 also read, so deleting run 2 must keep them.
+
+Ids are looked up by name or URI: on MySQL/MariaDB a rolled-back test does
+not give its AUTO_INCREMENT values back, so they depend on the tests run before.
 """
 from __future__ import annotations
 
@@ -16,9 +19,34 @@ from store.services import retention
 from store.services.errors import NotFound
 from tests.api.helpers import assert_error
 
-RUN_2 = 3  # context id of taxi-pipeline-run-2
-RUN_2_EXECUTIONS = [7, 8, 9, 10, 11, 12, 13]
-SPAN_2_EXAMPLES = 7
+RUN_2_STEPS = ["ExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer", "Evaluator", "Pusher"]
+# What run 2 alone produced, in the order it produced them.
+RUN_2_ARTIFACT_URIS = [
+    *(f"gs://demo-bucket/taxi/run-2/{part}" for part in ("statistics", "schema", "transform", "model", "evaluation")),
+    "/serving/taxi/2",
+]
+SPAN_2_URI = "gs://demo-bucket/taxi/examples/span-2"
+
+
+def context_id(name: str) -> int:
+    return Context.objects.get(name=name).id
+
+
+def artifact_id(uri: str) -> int:
+    return Artifact.objects.get(uri=uri).id
+
+
+def run_2() -> int:
+    """The context id of taxi-pipeline-run-2."""
+    return context_id("taxi-pipeline-run-2")
+
+
+def run_2_executions() -> list[int]:
+    return [Execution.objects.get(name=f"run2-{step}").id for step in RUN_2_STEPS]
+
+
+def span_2_examples() -> int:
+    return artifact_id(SPAN_2_URI)
 
 
 def assert_consistent() -> None:
@@ -36,25 +64,26 @@ def assert_consistent() -> None:
 
 def test_dry_run_reports_and_changes_nothing(demo: Any) -> None:
     before = (Artifact.objects.count(), Execution.objects.count(), Event.objects.count())
-    report = retention.delete_context_run(RUN_2, dry_run=True)
+    report = retention.delete_context_run(run_2(), dry_run=True)
     assert report.dry_run and report.context_name == "taxi-pipeline-run-2" and report.context_type == "PipelineRun"
-    assert report.execution_ids == RUN_2_EXECUTIONS
-    assert report.kept_artifact_ids == [SPAN_2_EXAMPLES]
-    assert report.artifact_ids == [8, 9, 10, 11, 12, 13]
+    assert report.execution_ids == run_2_executions()
+    assert report.kept_artifact_ids == [span_2_examples()]
+    assert report.artifact_ids == [artifact_id(uri) for uri in RUN_2_ARTIFACT_URIS]
     assert report.events == 7 + (0 + 1 + 1 + 2 + 3 + 2 + 2)
     assert report.parent_links == 1
     assert before == (Artifact.objects.count(), Execution.objects.count(), Event.objects.count())
 
 
 def test_delete_removes_the_run_and_keeps_shared_artifacts(demo: Any) -> None:
-    report = retention.delete_context_run(RUN_2)
+    run, executions, examples = run_2(), run_2_executions(), span_2_examples()
+    report = retention.delete_context_run(run)
     assert not report.dry_run
-    assert not Context.objects.filter(id=RUN_2).exists()
-    assert not Execution.objects.filter(id__in=RUN_2_EXECUTIONS).exists()
+    assert not Context.objects.filter(id=run).exists()
+    assert not Execution.objects.filter(id__in=executions).exists()
     assert not Artifact.objects.filter(id__in=report.artifact_ids).exists()
-    assert Artifact.objects.filter(id=SPAN_2_EXAMPLES).exists()
+    assert Artifact.objects.filter(id=examples).exists()
     # Run 3 still reads the kept examples: its lineage is whole.
-    assert Event.objects.filter(artifact_id=SPAN_2_EXAMPLES, execution__name="run3-Trainer").exists()
+    assert Event.objects.filter(artifact_id=examples, execution__name="run3-Trainer").exists()
     assert Context.objects.filter(name="taxi-baseline").exists()  # the experiment stays
     assert_consistent()
 
@@ -71,38 +100,43 @@ def test_delete_is_one_transaction(demo: Any, monkeypatch: pytest.MonkeyPatch) -
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("store.services.retention.Context.objects.filter", fail, raising=False)
+    run = run_2()
     with pytest.raises(RuntimeError):
-        retention.delete_context_run(RUN_2)
+        retention.delete_context_run(run)
     monkeypatch.undo()
     assert before == (Artifact.objects.count(), Execution.objects.count(), Event.objects.count(), Context.objects.count())
 
 
 def test_api_hard_delete_is_staff_only(demo: Any, api: Any) -> None:
-    assert_error(api("writer").delete(f"/api/v1/contexts/{RUN_2}/run"), 403)
-    preview = api("staff").delete(f"/api/v1/contexts/{RUN_2}/run?dry_run=true")
+    run, executions, examples = run_2(), run_2_executions(), span_2_examples()
+    run_3, run_3_model = context_id("taxi-pipeline-run-3"), artifact_id("gs://demo-bucket/taxi/run-3/model")
+    assert_error(api("writer").delete(f"/api/v1/contexts/{run}/run"), 403)
+    preview = api("staff").delete(f"/api/v1/contexts/{run}/run?dry_run=true")
     assert preview.status_code == 200 and preview.json()["dry_run"] is True
-    assert Context.objects.filter(id=RUN_2).exists()
-    done = api("staff").delete(f"/api/v1/contexts/{RUN_2}/run")
+    assert Context.objects.filter(id=run).exists()
+    done = api("staff").delete(f"/api/v1/contexts/{run}/run")
     assert done.status_code == 200
     body = done.json()
-    assert body["execution_ids"] == RUN_2_EXECUTIONS and body["kept_artifact_ids"] == [SPAN_2_EXAMPLES]
-    assert_error(api("staff").get(f"/api/v1/contexts/{RUN_2}"), 404)
+    assert body["execution_ids"] == executions and body["kept_artifact_ids"] == [examples]
+    assert_error(api("staff").get(f"/api/v1/contexts/{run}"), 404)
     # Lineage of what remains: run 3's model still traces back to the kept examples.
-    lineage = api("reader").get("/api/v1/artifacts/17/lineage?direction=upstream").json()
+    lineage = api("reader").get(f"/api/v1/artifacts/{run_3_model}/lineage?direction=upstream").json()
     keys = {n["key"] for n in lineage["nodes"]}
-    assert f"artifact/{SPAN_2_EXAMPLES}" in keys
-    assert not keys & {f"execution/{e}" for e in RUN_2_EXECUTIONS}
+    assert f"artifact/{examples}" in keys
+    assert not keys & {f"execution/{e}" for e in executions}
     assert all(e["source"] in keys and e["target"] in keys for e in lineage["edges"])
-    assert_error(api("staff").delete("/api/v1/contexts/5/run?dry_run=maybe"), 400, "dry_run")
-    assert Context.objects.filter(id=5).exists()
+    assert_error(api("staff").delete(f"/api/v1/contexts/{run_3}/run?dry_run=maybe"), 400, "dry_run")
+    assert Context.objects.filter(id=run_3).exists()
     assert_consistent()
 
 
 def test_api_delete_marks_deleted_and_keeps_lineage(demo: Any, api: Any) -> None:
-    response = api("writer").delete("/api/v1/artifacts/11")
+    model = artifact_id("gs://demo-bucket/taxi/run-2/model")
+    trainer = Execution.objects.get(name="run2-Trainer").id
+    response = api("writer").delete(f"/api/v1/artifacts/{model}")
     assert response.json()["state"] == "DELETED"
-    lineage = api("reader").get("/api/v1/artifacts/11/lineage").json()
-    assert any(n["key"] == "execution/11" for n in lineage["nodes"])
+    lineage = api("reader").get(f"/api/v1/artifacts/{model}/lineage").json()
+    assert any(n["key"] == f"execution/{trainer}" for n in lineage["nodes"])
 
 
 # ---------------------------------------------------------------------------- manage.py prune
@@ -122,12 +156,13 @@ def test_prune_dry_run(demo: Any) -> None:
 
 
 def test_prune_runs_before_a_date(demo: Any) -> None:
-    cutoff = Context.objects.get(id=5).create_time_since_epoch  # taxi-pipeline-run-3
+    cutoff = Context.objects.get(name="taxi-pipeline-run-3").create_time_since_epoch
+    examples = span_2_examples()
     output = _prune("--before", str(_iso(cutoff)), "--context-type", "PipelineRun")
     remaining = set(Context.objects.filter(type__name="PipelineRun").values_list("name", flat=True))
     assert remaining == {"taxi-pipeline-run-3", "taxi-pipeline-run-4", "taxi-pipeline-run-5"}
     assert output.startswith("Removed 2 contexts")
-    assert Artifact.objects.filter(id=SPAN_2_EXAMPLES).exists()  # run 3 still reads it
+    assert Artifact.objects.filter(id=examples).exists()  # run 3 still reads it
     assert Context.objects.filter(type__name="Experiment").count() == 2
     assert_consistent()
 

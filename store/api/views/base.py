@@ -13,6 +13,7 @@ from store.api.errors import NotFoundError, PayloadTooLarge, locate
 from store.proto import metadata_store_service_pb2 as svc
 from store.services import api, idempotency
 from store.services.errors import MetadataStoreError
+from store.services.retry import run_with_retry
 
 INT64_MAX = 2**63 - 1
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -70,7 +71,9 @@ def write_response(request: Request, write: Callable[[], tuple[int, Any]]) -> Re
         status, body = write()
         return Response(body, status=status)
     digest = idempotency.fingerprint(request.method or "", request.path, request.data)
-    outcome = idempotency.run_once(request.user.pk, key, digest, write)
+    # run_with_retry owns the transaction (run_once's own atomic block becomes a savepoint in it), so a
+    # deadlock during the write runs the key's check, the write and the stored answer again, together.
+    outcome = run_with_retry(lambda: idempotency.run_once(request.user.pk, key, digest, write))
     response = Response(outcome.body, status=outcome.status)
     if outcome.replayed:
         response["Idempotent-Replayed"] = "true"
