@@ -1,4 +1,4 @@
-"""Dashboard URLs: every page is a bookmarkable GET."""
+"""Dashboard URLs: every page is a bookmarkable GET (but the retry button of a background drawing)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ urlpatterns = [
     path("executions/type/<mlmd_id:type_id>/", views.node_table, {"kind": "execution"}, name="execution_type"),
     path("contexts/<mlmd_id:pk>/", views.context, name="context"),
     path("contexts/<mlmd_id:pk>/graph.<str:fmt>", views.context_graph, name="context_graph"),
+    path("contexts/<mlmd_id:pk>/drawing.json", views.context_drawing_status, name="context_drawing_status"),
+    path("contexts/<mlmd_id:pk>/drawing/retry", views.context_drawing_retry, name="context_drawing_retry"),
+    path("contexts/<mlmd_id:pk>/drawing/<mlmd_id:drawing_id>.svg", views.context_drawing_svg, name="context_drawing_svg"),
     path("artifacts/<mlmd_id:pk>/", views.artifact, name="artifact"),
     path("artifacts/<mlmd_id:pk>/lineage.<str:fmt>", views.artifact_graph, name="artifact_graph"),
     path("executions/<mlmd_id:pk>/", views.execution, name="execution"),

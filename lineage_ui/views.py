@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
 from lineage_ui import drawing
 from lineage_ui.access import reader_required
-from store.services import dashboard
+from store.models import GraphDrawing
+from store.services import dashboard, graph_jobs
 from store.services.errors import InvalidArgument, NotFound
 
 KINDS = ("artifact", "execution", "context")
@@ -173,7 +175,16 @@ def context(request: HttpRequest, pk: int) -> HttpResponse:
         artifact_page=_int(request.GET, "apage", 1),
         per_page=CONTEXT_TABLE_ROWS,
     )
-    graph = drawing.with_svg(drawing.context_drawing(pk, title=f"context {page.context.display_name}"))
+    expand = request.GET.get("expand", "")[:64]
+    graph = drawing.with_svg(
+        drawing.context_drawing(
+            pk,
+            title=f"context {page.context.display_name}",
+            expand=expand,
+            outdated=request.GET.get("outdated") == "1",
+        )
+    )
+    config = _graph_config(graph, "lineage_ui:context_graph", pk, expand=graph.expand)
     return render(
         request,
         "lineage_ui/context.html",
@@ -181,10 +192,47 @@ def context(request: HttpRequest, pk: int) -> HttpResponse:
             "page": page,
             "node": page.context,
             "drawing": graph,
-            "graph_config": _graph_config(graph, "lineage_ui:context_graph", pk),
+            "graph_config": config,
+            "job_config": graph.job.as_json() if graph.job else None,
+            "context_url": reverse("lineage_ui:context", args=[pk]),
             "nav": "contexts",
         },
     )
+
+
+@dashboard_page
+@never_cache
+def context_drawing_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress poll of a context's background drawing (small JSON; also re-queues a dead worker's job)."""
+    dashboard.get_node("context", pk)
+    return JsonResponse(drawing.drawing_status(pk, request.GET.get("expand", "")[:64]))
+
+
+@dashboard_page
+def context_drawing_svg(request: HttpRequest, pk: int, drawing_id: int) -> HttpResponse:
+    """A stored drawing too large to inline in the page, fetched by its script (never changes: cached)."""
+    svg = GraphDrawing.objects.filter(id=drawing_id, context_id=pk).values_list("svg", flat=True).first()
+    if svg is None:
+        raise Http404("no such drawing (a newer one replaced it)")
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
+
+
+@require_POST
+@reader_required
+def context_drawing_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """The retry button of a failed background drawing (a form POST with the CSRF token)."""
+    try:
+        dashboard.get_node("context", pk)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    expand = request.POST.get("expand", "")[:64]
+    variant = expand if expand and drawing.is_known_group(pk, expand) else ""
+    if graph_jobs.workers_enabled():
+        graph_jobs.retry(pk, variant)
+    url = reverse("lineage_ui:context", args=[pk]) + (f"?expand={variant}" if variant else "")
+    return HttpResponseRedirect(url + "#graph-title", status=303)
 
 
 def _hops(request: HttpRequest) -> int:
@@ -238,13 +286,13 @@ def _hop_choices(current: int) -> list[int]:
 
 
 def _graph_config(
-    graph: drawing.Drawing, url_name: str, pk: int, *, hops: int | None = None, focus: str = ""
+    graph: drawing.Drawing, url_name: str, pk: int, *, hops: int | None = None, focus: str = "", expand: str = ""
 ) -> dict[str, Any]:
     """What the pan/zoom script and the download links need (passed with json_script)."""
-    suffix = f"?hops={hops}" if hops is not None else ""
+    suffix = f"?hops={hops}" if hops is not None else (f"?expand={expand}" if expand else "")
     return {
         "summary": graph.summary,
-        "nodes": len(graph.graph.nodes),
+        "nodes": graph.node_count,
         "total": graph.total_nodes,
         "focus": focus,
         "downloads": {fmt: reverse(url_name, args=[pk, fmt]) + suffix for fmt in drawing.FORMATS},
@@ -271,7 +319,11 @@ def context_graph(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     if fmt not in drawing.FORMATS:
         raise Http404(f"no {fmt} download; svg, png or dot")
     node = dashboard.get_node("context", pk)
-    return _download(drawing.context_drawing(pk, title=f"context {node.display_name}"), fmt, f"context-{pk}")
+    expand = request.GET.get("expand", "")[:64]
+    graph = drawing.context_drawing(
+        pk, title=f"context {node.display_name}", expand=expand, request_missing=False, sources=True
+    )
+    return _download(graph, fmt, f"context-{pk}" + (f"-{graph.expand}" if graph.expand else ""))
 
 
 @dashboard_page

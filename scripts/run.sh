@@ -98,7 +98,8 @@ else
 fi
 
 if [[ -n ${REDIS_URL:-} ]] && redis_ping "$REDIS_URL"; then
-    "$ROOT/.venv/bin/celery" -A mlmdsite worker --loglevel INFO >"$VAR/celery.log" 2>&1 &
+    # -B: this worker also runs the drawing sweep every minute (one per installation).
+    "$ROOT/.venv/bin/celery" -A mlmdsite worker -B -s "$VAR/celerybeat-schedule" --loglevel INFO >"$VAR/celery.log" 2>&1 &
     celery_pid=$!
     started_pids+=("$celery_pid")
     say "started a Celery worker (log: var/celery.log)"

@@ -247,7 +247,42 @@
     });
   };
 
-  document.querySelectorAll(".graph-viewport").forEach(function (viewport) {
-    viewport.panZoom = new PanZoom(viewport);
-  });
+  // Pan/zoom every drawing under `root` that has none yet; graph_job.js calls it
+  // again after swapping a finished background drawing into the page.
+  // A drawing too large to inline comes from data-svg-url (a worker's stored drawing).
+  function load(viewport) {
+    var url = viewport.getAttribute("data-svg-url");
+    viewport.removeAttribute("data-svg-url");
+    fetch(url, { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (text) {
+        var svg = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+        if (!svg || svg.nodeName.toLowerCase() !== "svg") {
+          throw new Error("not an SVG drawing");
+        }
+        viewport.replaceChildren(document.importNode(svg, true));
+        viewport.panZoom = new PanZoom(viewport);
+      })
+      .catch(function (error) {
+        viewport.textContent = "The drawing could not be loaded (" + error.message + "); reload the page.";
+      });
+  }
+
+  function attach(root) {
+    (root || document).querySelectorAll(".graph-viewport").forEach(function (viewport) {
+      if (viewport.hasAttribute("data-svg-url")) {
+        load(viewport);
+      } else if (!viewport.panZoom) {
+        viewport.panZoom = new PanZoom(viewport);
+      }
+    });
+  }
+
+  window.mlmdGraph = { attach: attach };
+  attach(document);
 })();

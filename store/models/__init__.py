@@ -1,6 +1,7 @@
 """MLMD's data model as Django models."""
 from __future__ import annotations
 
+from store.models.graphs import GraphDrawing, GraphJob, GraphJobStatus
 from store.models.idempotency import IdempotencyKey
 from store.models.imports import MlmdImport, MlmdImportId
 from store.models.nodes import Artifact, Context, Execution, Node
@@ -28,6 +29,9 @@ __all__ = [
     "Execution",
     "ExecutionProperty",
     "ExecutionType",
+    "GraphDrawing",
+    "GraphJob",
+    "GraphJobStatus",
     "IdempotencyKey",
     "MlmdImport",
     "MlmdImportId",

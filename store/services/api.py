@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from store.choices import TypeKind
 from store.models import Artifact, Context, Execution
 from store.proto import metadata_store_service_pb2 as svc
-from store.services import executions, lineage, nodes, relations, types
+from store.services import executions, graph_jobs, lineage, nodes, relations, types
 from store.services.errors import InvalidArgument, MetadataStoreError, NotFound, Unimplemented
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION, NodeKind
 from store.services.listing import list_nodes
@@ -44,12 +44,21 @@ def methods() -> list[str]:
 def call(method: str, request: Any) -> Any:
     """Run one MetadataStoreService method in one transaction on the current database."""
     try:
-        function, _writes = _HANDLERS[method]
+        function, writes = _HANDLERS[method]
     except KeyError:
         raise Unimplemented(f"{method} is not a MetadataStoreService method") from None
+
+    def run() -> Any:
+        response = function(request)
+        if writes:
+            # Inside the transaction: the drawings of the contexts this write changed
+            # are refreshed once it commits (nothing is sent for a write that rolls back).
+            graph_jobs.after_write(method, request, response)
+        return response
+
     try:
         # A deadlock or lock timeout re-runs the whole transaction (a few times) before ABORTED.
-        return run_with_retry(lambda: function(request))
+        return run_with_retry(run)
     except MetadataStoreError:
         raise
     except DatabaseError as exc:
