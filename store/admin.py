@@ -31,8 +31,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from store import admin_graphs  # noqa: F401 -- registers the drawing-job and drawing pages
-from store import validation
+from store import (
+    admin_graphs,  # noqa: F401 -- registers the drawing-job and drawing pages
+    validation,
+)
 from store.admin_types_import import TypesImportAdminMixin
 from store.choices import BASE_TYPE_CHOICES, PropertyType, TypeKind
 from store.models import (

@@ -12,11 +12,12 @@ from django.db import IntegrityError
 
 from store.models import Artifact, Context
 from store.proto import metadata_store_pb2 as pb
-from store.services import relations
+from store.services import relations, sql
 from store.services.errors import InvalidArgument
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION
 from store.services.nodes import put_nodes
 from store.services.transactions import savepoint
+from store.services.types import prefetch_declarations
 
 
 def _reuse_artifacts_by_external_id(artifacts: Sequence[Any]) -> list[Any]:
@@ -24,7 +25,13 @@ def _reuse_artifacts_by_external_id(artifacts: Sequence[Any]) -> list[Any]:
     wanted = [a.external_id for a in artifacts if not a.HasField("id") and a.external_id]
     if not wanted:
         return list(artifacts)
-    found = dict(Artifact.objects.filter(external_id__in=wanted).values_list("external_id", "id"))
+    found: dict[str, int] = {}
+    for chunk in sql.chunks(sorted(set(wanted))):
+        found.update(
+            sql.fetchall(
+                f"SELECT external_id, id FROM {sql.table(Artifact)} WHERE external_id IN ({sql.marks(len(chunk))})", chunk
+            )
+        )
     result = []
     for artifact in artifacts:
         if not artifact.HasField("id") and artifact.external_id in found:
@@ -40,7 +47,14 @@ def _copy(message: Any) -> Any:
     return clone
 
 
-def put_contexts_for_run(contexts: Sequence[Any], *, reuse_existing: bool, force_reuse: bool) -> list[int]:
+def _context_id_by_type_and_name(type_id: int, name: str) -> int | None:
+    rows = sql.fetchall(f"SELECT id FROM {sql.table(Context)} WHERE type_id = %s AND name = %s", [type_id, name])
+    return rows[0][0] if rows else None
+
+
+def put_contexts_for_run(
+    contexts: Sequence[Any], *, reuse_existing: bool, force_reuse: bool, declarations: dict[Any, Any] | None = None
+) -> list[int]:
     """Upsert the contexts of a run.
 
     ``reuse_existing``: a new context whose (type, name) exists takes the stored
@@ -51,32 +65,32 @@ def put_contexts_for_run(contexts: Sequence[Any], *, reuse_existing: bool, force
     to_put: list[tuple[int, Any]] = []
     for position, context in enumerate(contexts):
         if context.HasField("id") and force_reuse:
-            if not Context.objects.filter(id=context.id).exists():
+            if not sql.fetchall(f"SELECT id FROM {sql.table(Context)} WHERE id = %s", [context.id]):
                 raise InvalidArgument(f"Context #{position}: no context with id {context.id}")
             ids[position] = context.id
             continue
         if not context.HasField("id") and reuse_existing:
-            existing = Context.objects.filter(type_id=context.type_id, name=context.name).values_list("id", flat=True).first()
+            existing = _context_id_by_type_and_name(context.type_id, context.name)
             if existing is not None:
                 ids[position] = existing
                 continue
-            ids[position] = _create_or_reuse_context(context, position)
+            ids[position] = _create_or_reuse_context(context, position, declarations)
             continue
         to_put.append((position, context))
     if to_put:
-        put_ids = put_nodes(CONTEXT, [c for _, c in to_put])
+        put_ids = put_nodes(CONTEXT, [c for _, c in to_put], declarations=declarations)
         for (position, _), context_id in zip(to_put, put_ids, strict=True):
             ids[position] = context_id
     return [i for i in ids if i is not None]
 
 
-def _create_or_reuse_context(context: Any, position: int) -> int:
+def _create_or_reuse_context(context: Any, position: int, declarations: dict[Any, Any] | None) -> int:
     """Insert a context; if a concurrent writer inserted the same (type, name) first, take that one."""
     try:
         with savepoint():
-            return put_nodes(CONTEXT, [context])[0]
+            return put_nodes(CONTEXT, [context], declarations=declarations)[0]
     except IntegrityError:
-        existing = Context.objects.filter(type_id=context.type_id, name=context.name).values_list("id", flat=True).first()
+        existing = _context_id_by_type_and_name(context.type_id, context.name)
         if existing is None:
             raise
         return existing
@@ -87,15 +101,26 @@ def put_execution(request: Any) -> tuple[int, list[int], list[int]]:
     options = request.options
     if not request.HasField("execution"):
         raise InvalidArgument("PutExecution: no execution is given")
+    pairs = list(request.artifact_event_pairs)
+    # The types of the request, all kinds, in one query.
+    declarations: dict[Any, Any] = prefetch_declarations(
+        [request.execution.type_id]
+        + [p.artifact.type_id for p in pairs if p.HasField("artifact")]
+        + [c.type_id for c in request.contexts]
+    )
+    execution_is_new = not request.execution.HasField("id")
     [execution_id] = put_nodes(
-        EXECUTION, [request.execution], force_update_time=options.force_update_time
+        EXECUTION, [request.execution], force_update_time=options.force_update_time, declarations=declarations
     )
 
-    pairs = list(request.artifact_event_pairs)
     artifacts = [p.artifact for p in pairs if p.HasField("artifact")]
     if options.reuse_artifact_if_already_exist_by_external_id:
         artifacts = _reuse_artifacts_by_external_id(artifacts)
-    artifact_ids = put_nodes(ARTIFACT, artifacts, force_update_time=options.force_update_time) if artifacts else []
+    artifact_ids = (
+        put_nodes(ARTIFACT, artifacts, force_update_time=options.force_update_time, declarations=declarations)
+        if artifacts
+        else []
+    )
 
     events = []
     artifact_iter = iter(artifact_ids)
@@ -120,12 +145,20 @@ def put_execution(request: Any) -> tuple[int, list[int], list[int]]:
             )
         event.execution_id = execution_id
         events.append(event)
-    relations.put_events(events, skip_existing=True)
+    new_executions = [execution_id] if execution_is_new else []
+    relations.put_events(
+        events,
+        skip_existing=True,
+        known_artifacts=artifact_ids,
+        known_executions=[execution_id],
+        new_executions=new_executions,
+    )
 
     context_ids = put_contexts_for_run(
         request.contexts,
         reuse_existing=options.reuse_context_if_already_exist,
         force_reuse=options.force_reuse_context,
+        declarations=declarations,
     )
     linked_artifacts = artifact_ids + [e.artifact_id for e in events]
     relations.link_attributions([(c, a) for c in context_ids for a in dict.fromkeys(linked_artifacts)])
@@ -145,11 +178,19 @@ def put_lineage_subgraph(request: Any) -> tuple[list[int], list[int], list[int]]
     artifacts = list(request.artifacts)
     if options.reuse_artifact_if_already_exist_by_external_id:
         artifacts = _reuse_artifacts_by_external_id(artifacts)
-    context_ids = put_contexts_for_run(
-        request.contexts, reuse_existing=options.reuse_context_if_already_exist, force_reuse=False
+    declarations: dict[Any, Any] = prefetch_declarations(
+        [n.type_id for n in (*request.contexts, *request.executions, *artifacts)]
     )
-    execution_ids = put_nodes(EXECUTION, list(request.executions))
-    artifact_ids = put_nodes(ARTIFACT, artifacts)
+    context_ids = put_contexts_for_run(
+        request.contexts,
+        reuse_existing=options.reuse_context_if_already_exist,
+        force_reuse=False,
+        declarations=declarations,
+    )
+    executions = list(request.executions)
+    execution_ids = put_nodes(EXECUTION, executions, declarations=declarations)
+    artifact_ids = put_nodes(ARTIFACT, artifacts, declarations=declarations)
+    new_executions = {i for e, i in zip(executions, execution_ids, strict=True) if not e.HasField("id")}
 
     events = []
     for position, edge in enumerate(request.event_edges):
@@ -162,7 +203,13 @@ def put_lineage_subgraph(request: Any) -> tuple[list[int], list[int], list[int]]
         if not event.HasField("type"):
             event.type = pb.Event.UNKNOWN
         events.append(event)
-    relations.put_events(events, skip_existing=True)
+    relations.put_events(
+        events,
+        skip_existing=True,
+        known_artifacts=artifact_ids,
+        known_executions=execution_ids,
+        new_executions=new_executions,
+    )
     relations.link_attributions([(c, a) for c in context_ids for a in dict.fromkeys(artifact_ids)])
     relations.link_associations([(c, e) for c in context_ids for e in dict.fromkeys(execution_ids)])
     return execution_ids, artifact_ids, context_ids

@@ -1,8 +1,10 @@
 """Lineage: the artifacts and executions connected to some starting nodes through events.
 
-A traversal is a breadth-first walk with one set-based query per hop (never
-one per node) and no cap on the number of hops, unlike MLMD's 100.  A hop goes
-from an artifact to an execution or back, following one event.
+A traversal is a breadth-first walk, never one query per node, with no cap on
+the number of hops, unlike MLMD's 100.  An unlimited walk is one recursive
+query; a walk along one direction with a hop limit is a recursive query per
+256 hops; other walks (both directions, stop conditions) one query per hop.  A
+hop goes from an artifact to an execution or back, following one event.
 
 Directions, for a hop from an artifact: UPSTREAM follows the events that say
 an execution produced it (output events), DOWNSTREAM the events that say an
@@ -13,21 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from django.db import connections
 
 from store.choices import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, TypeKind
 from store.db import current_alias
-from store.models import Artifact, Association, Attribution, Event, Execution, Type
+from store.models import Artifact, Association, Attribution, Context, Event, Execution
 from store.proto import metadata_store_pb2 as pb
-from store.services import relations
+from store.services import relations, sql
 from store.services.errors import InvalidArgument
 from store.services.filter_query import filter_nodes
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION
 from store.services.nodes import nodes_by_ids
-from store.services.types import type_protos
+from store.services.types import types_by_ids
 
 UPSTREAM = pb.LineageSubgraphQueryOptions.UPSTREAM
 DOWNSTREAM = pb.LineageSubgraphQueryOptions.DOWNSTREAM
@@ -131,7 +132,93 @@ class Walk:
         return len(self.artifacts) + len(self.executions)
 
 
+# Hops per recursive query in a bounded walk along one direction.  Each query
+# carries the hop count of every row, so a node reached by paths of different
+# lengths (or round a cycle) is a row per length: batches bound that work.
+_HOPS_PER_QUERY = 256
+# Frontiers larger than this are walked one hop per query (a batch seeds its recursive query with the frontier's ids).
+_BATCH_FRONTIER_LIMIT = 400
+
+
+def _reach_within(
+    frontier_a: set[int], frontier_e: set[int], direction: int, hops: int
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Nodes within ``hops`` hops of the frontier along one direction: {id: fewest hops} for artifacts and executions.
+
+    One recursive query; the frontier's own nodes come back at 0.
+    """
+    table = Event._meta.db_table
+    seeds: list[str] = []
+    params: list[int] = []
+    for kind, ids, model in ((0, frontier_a, Artifact), (1, frontier_e, Execution)):
+        if ids:
+            placeholders, values = _in_clause(sorted(ids))
+            seeds.append(f"SELECT {kind}, id, 0 FROM {model._meta.db_table} WHERE id IN ({placeholders})")
+            params += values
+    steps = []
+    for from_kind, source, target in ((0, "artifact_id", "execution_id"), (1, "execution_id", "artifact_id")):
+        types = _event_types(direction, from_kind == 0)
+        condition = ""
+        if types is not None:
+            placeholders, values = _in_clause(sorted(types))
+            condition = f" AND e.type IN ({placeholders})"
+            params += values
+        steps.append(
+            f"SELECT {1 - from_kind}, e.{target}, r.depth + 1 FROM reach r JOIN {table} e"
+            f" ON r.kind = {from_kind} AND e.{source} = r.node_id{condition} WHERE r.depth < %s"
+        )
+        params.append(hops)
+    sql = (
+        f"WITH RECURSIVE reach(kind, node_id, depth) AS ({' UNION '.join(seeds)} UNION {steps[0]} UNION {steps[1]})"
+        " SELECT kind, node_id, MIN(depth) FROM reach GROUP BY kind, node_id"
+    )
+    artifacts: dict[int, int] = {}
+    executions: dict[int, int] = {}
+    with connections[current_alias()].cursor() as cursor:
+        cursor.execute(sql, params)
+        for kind, node_id, depth in cursor.fetchall():
+            (artifacts if kind == 0 else executions)[node_id] = depth
+    return artifacts, executions
+
+
+def _bounded_walk(result: Walk, frontier_a: set[int], frontier_e: set[int], direction: int, max_hops: int) -> None:
+    """A plain walk of at most ``max_hops`` hops along one direction, many hops per query.
+
+    Breadth-first by batches: every node first reached in a batch is at the
+    batch's starting hop plus its fewest hops from the batch's frontier (all of
+    the nodes at exactly that starting hop), which is its fewest hops from the
+    start.  The next batch starts from the nodes reached at the batch's last hop.
+    """
+    hop = 0
+    while (frontier_a or frontier_e) and hop < max_hops:
+        if len(frontier_a) + len(frontier_e) > _BATCH_FRONTIER_LIMIT:
+            hop += 1
+            new_e = {e for e in _neighbours(frontier_a, True, direction) if e not in result.executions}
+            new_a = {a for a in _neighbours(frontier_e, False, direction) if a not in result.artifacts}
+            for node_id in sorted(new_a):
+                result.artifacts[node_id] = hop
+            for node_id in sorted(new_e):
+                result.executions[node_id] = hop
+            frontier_a, frontier_e = new_a, new_e
+            continue
+        batch = min(_HOPS_PER_QUERY, max_hops - hop)
+        artifacts, executions = _reach_within(frontier_a, frontier_e, direction, batch)
+        frontier_a, frontier_e = set(), set()
+        for found, reached, frontier in (
+            (artifacts, result.artifacts, frontier_a),
+            (executions, result.executions, frontier_e),
+        ):
+            for node_id, depth in sorted(found.items(), key=lambda item: (item[1], item[0])):
+                if node_id in reached:
+                    continue
+                reached[node_id] = hop + depth
+                if depth == batch:
+                    frontier.add(node_id)
+        hop += batch
+
+
 def walk(
+
     start_artifacts: Iterable[int],
     start_executions: Iterable[int],
     *,
@@ -163,6 +250,9 @@ def walk(
         result.artifacts[a] = 0
     for e in sorted(frontier_e):
         result.executions[e] = 0
+    if plain and direction != BIDIRECTIONAL and max_hops is not None:
+        _bounded_walk(result, frontier_a, frontier_e, direction, max_hops)
+        return result
     stopped_a: set[int] = set()
     stopped_e: set[int] = set()
     hop = 0
@@ -207,17 +297,36 @@ def _matcher(kind_name: str, query: str) -> Callable[[set[int]], set[int]]:
     return matching
 
 
-def _events_between(artifact_ids: set[int], execution_ids: set[int]) -> list[Any]:
-    events: list[Any] = []
+def _events_between(artifact_ids: set[int], execution_ids: set[int]) -> list[tuple[Any, ...]]:
+    """(id, artifact_id, execution_id, type, milliseconds_since_epoch, path) of the events among the nodes, by id."""
+    events: list[tuple[Any, ...]] = []
     if not artifact_ids or not execution_ids:
         return events
-    columns = ("id", "artifact_id", "execution_id", "type", "milliseconds_since_epoch", "path")
-    for chunk in _chunks(sorted(execution_ids)):
-        for values in Event.objects.filter(execution_id__in=chunk).values_list(*columns):
-            if values[1] in artifact_ids:
-                events.append(SimpleNamespace(**dict(zip(columns, values, strict=True))))
-    events.sort(key=lambda e: e.id)
+    head = (
+        "SELECT id, artifact_id, execution_id, type, milliseconds_since_epoch, path"
+        f" FROM {sql.table(Event)} WHERE execution_id IN "
+    )
+    for chunk in sql.chunks(sorted(execution_ids)):
+        events.extend(row for row in sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk) if row[1] in artifact_ids)
+    events.sort()
     return events
+
+
+def _memberships(model: type, column: str, node_ids: set[int]) -> list[tuple[int, int]]:
+    """(context id, node id) of the attributions or associations of the nodes."""
+    pairs: list[tuple[int, int]] = []
+    head = f"SELECT context_id, {column} FROM {sql.table(model)} WHERE {column} IN "
+    for chunk in sql.chunks(sorted(node_ids)):
+        pairs.extend(sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk))
+    return pairs
+
+
+def _type_ids_of(model: type, node_ids: set[int]) -> set[int]:
+    found: set[int] = set()
+    head = f"SELECT DISTINCT type_id FROM {sql.table(model)} WHERE id IN "
+    for chunk in sql.chunks(sorted(node_ids)):
+        found.update(row[0] for row in sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk))
+    return found
 
 
 # ---------------------------------------------------------------------------- GetLineageSubgraph
@@ -292,41 +401,42 @@ def lineage_subgraph(options: Any, read_mask: Iterable[str] = ()) -> Any:
 def build_graph(
     artifact_ids: set[int], execution_ids: set[int], read_mask: Iterable[str] = (), *, with_contexts: bool
 ) -> Any:
-    """A LineageGraph message of the given nodes, the events among them, their contexts and types."""
+    """A LineageGraph message of the given nodes, the events among them, their contexts and types.
+
+    Only the parts the read mask names are read (all of them when it names none).
+    """
     parts = set(read_mask) & _ALL_PARTS or set(_ALL_PARTS)
     graph = pb.LineageGraph()
-    artifacts = nodes_by_ids(ARTIFACT, artifact_ids)
-    executions = nodes_by_ids(EXECUTION, execution_ids)
-    contexts: list[Any] = []
+    type_ids: set[int] = set()
+    for part, kind, ids in (("artifacts", ARTIFACT, artifact_ids), ("executions", EXECUTION, execution_ids)):
+        if part in parts:
+            nodes = nodes_by_ids(kind, ids, into=getattr(graph, part))
+            type_ids.update(n.type_id for n in nodes)
+        elif f"{kind.name}_types" in parts:
+            type_ids |= _type_ids_of(kind.model, ids)
     attributions: list[tuple[int, int]] = []
     associations: list[tuple[int, int]] = []
-    if with_contexts:
-        for chunk in _chunks(sorted(artifact_ids)):
-            attributions.extend(Attribution.objects.filter(artifact_id__in=chunk).values_list("context_id", "artifact_id"))
-        for chunk in _chunks(sorted(execution_ids)):
-            associations.extend(
-                Association.objects.filter(execution_id__in=chunk).values_list("context_id", "execution_id")
-            )
-        contexts = nodes_by_ids(CONTEXT, {c for c, _ in attributions} | {c for c, _ in associations})
-    if "artifacts" in parts:
-        graph.artifacts.extend(artifacts)
-    if "executions" in parts:
-        graph.executions.extend(executions)
-    if "contexts" in parts:
-        graph.contexts.extend(contexts)
+    if with_contexts and parts & {"contexts", "context_types", "attributions", "associations"}:
+        attributions = _memberships(Attribution, "artifact_id", artifact_ids)
+        associations = _memberships(Association, "execution_id", execution_ids)
+        context_ids = {c for c, _ in attributions} | {c for c, _ in associations}
+        if "contexts" in parts:
+            contexts = nodes_by_ids(CONTEXT, context_ids, into=graph.contexts)
+            type_ids.update(c.type_id for c in contexts)
+        elif "context_types" in parts:
+            type_ids |= _type_ids_of(Context, context_ids)
     if "events" in parts:
-        graph.events.extend(relations.event_protos(_events_between(artifact_ids, execution_ids)))
-    type_ids = {n.type_id for n in artifacts} | {n.type_id for n in executions} | {n.type_id for n in contexts}
-    types = list(Type.objects.filter(id__in=type_ids).order_by("id")) if type_ids else []
-    targets = {
-        TypeKind.ARTIFACT: ("artifact_types", graph.artifact_types),
-        TypeKind.EXECUTION: ("execution_types", graph.execution_types),
-        TypeKind.CONTEXT: ("context_types", graph.context_types),
-    }
-    for message, row in zip(type_protos(types), types, strict=True):
-        part, target = targets[TypeKind(row.kind)]
-        if part in parts:
-            target.append(message)
+        relations.event_protos(_events_between(artifact_ids, execution_ids), into=graph.events)
+    if type_ids and parts & {"artifact_types", "execution_types", "context_types"}:
+        targets = {
+            TypeKind.ARTIFACT: ("artifact_types", graph.artifact_types),
+            TypeKind.EXECUTION: ("execution_types", graph.execution_types),
+            TypeKind.CONTEXT: ("context_types", graph.context_types),
+        }
+        for kind, message in types_by_ids(type_ids):
+            part, target = targets[TypeKind(kind)]
+            if part in parts:
+                target.append(message)
     if "attributions" in parts:
         for c, a in sorted(attributions):
             graph.attributions.add(context_id=c, artifact_id=a)

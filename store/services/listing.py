@@ -19,7 +19,8 @@ from store.proto import metadata_store_pb2 as pb
 from store.services.errors import InvalidArgument
 from store.services.filter_query import filter_nodes
 from store.services.kinds import NodeKind
-from store.services.nodes import node_protos
+from store.services.nodes import node_columns, node_protos
+from store.services.sql import fetch_queryset
 
 _ORDER_COLUMNS = {
     pb.ListOperationOptions.OrderByField.CREATE_TIME: "create_time_since_epoch",
@@ -56,11 +57,14 @@ def decode_token(token: str, digest: str) -> tuple[int, int]:
 
 
 def list_nodes(
-    kind: NodeKind, queryset: QuerySet[Any], options: Any | None, *, scope: str = ""
+    kind: NodeKind, queryset: QuerySet[Any], options: Any | None, *, scope: str = "", into: Any = None
 ) -> tuple[list[Any], str]:
-    """One page of nodes as messages, and the token of the next page ('' when none)."""
+    """One page of nodes as messages, and the token of the next page ('' when none).
+
+    ``into``: the response's repeated field to build them in (see ``nodes.node_protos``).
+    """
     if options is None:
-        return node_protos(kind, queryset.order_by("id")), ""
+        return node_protos(kind, queryset.order_by("id"), into=into), ""
     filter_query = options.filter_query if options.HasField("filter_query") else ""
     if filter_query:
         queryset = filter_nodes(queryset, kind.name, filter_query)
@@ -85,10 +89,11 @@ def list_nodes(
     ordering = [column, "id"] if column != "id" else ["id"]
     if not ascending:
         ordering = [f"-{c}" for c in ordering]
-    rows = list(queryset.order_by(*ordering)[: limit + 1])
+    names = node_columns(kind)
+    rows = fetch_queryset(queryset.order_by(*ordering)[: limit + 1], names)
     next_token = ""
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_token = encode_token(getattr(last, column), last.id, digest)
-    return node_protos(kind, rows), next_token
+        next_token = encode_token(last[names.index(column)], last[0], digest)
+    return node_protos(kind, rows, into=into), next_token

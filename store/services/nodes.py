@@ -2,26 +2,30 @@
 
 Reads turn node rows into MLMD messages with a fixed number of queries per
 call (nodes with their type, then all their property rows), whatever the number
-of nodes.  Writes check every node of the request before changing anything.
+of nodes.  Writes check every node of the request before changing anything,
+then insert nodes and their properties a statement per table (multi-row).
+Both run plain SQL (``store.services.sql``): building ORM queries cost more
+than running them.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import connections
 from django.db.models import QuerySet
 
-from store.db import current_alias
-from store.models import VALUE_FIELDS, Node, PropertyValue, Type
-from store.services import values
+from store.models import VALUE_FIELDS, Type
+from store.services import sql, values
 from store.services.errors import FailedPrecondition, InvalidArgument, NotFound
 from store.services.kinds import NodeKind
 from store.services.transactions import now_ms
-from store.services.types import declared_properties
+from store.services.types import type_declarations
 
 _PLAIN_FIELDS = ("name", "external_id", "uri", "state", "last_known_state")
 
@@ -36,72 +40,162 @@ _KIND_COLUMNS = {
     "context": (),
 }
 _PROPERTY_COLUMNS = ("name", "is_custom", *VALUE_FIELDS, "proto_type_url")
-_CHUNK = 500
+# A property row as the reads fetch it: the node's id, then these.
+_VALUE_COLUMNS = (
+    "name", "is_custom", "int_value", "double_value", "string_value", "bool_value",
+    "struct_value", "proto_type_url", "proto_value",
+)
+_CHUNK = sql.CHUNK
 
 
-def _rows(kind: NodeKind, nodes: Iterable[Any]) -> list[Any]:
-    """Plain rows (attribute access) from a queryset, without building model instances."""
+def node_columns(kind: NodeKind) -> tuple[str, ...]:
+    """The node columns the reads fetch, in the order of the row tuples they work on."""
+    return _BASE_COLUMNS + _KIND_COLUMNS[kind.name]
+
+
+def _rows(kind: NodeKind, nodes: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """Node rows as tuples in ``node_columns`` order, from a queryset (one query) or from objects."""
+    names = node_columns(kind)
     if isinstance(nodes, QuerySet):
-        columns = _BASE_COLUMNS + _KIND_COLUMNS[kind.name]
-        return [SimpleNamespace(**dict(zip(columns, fields, strict=True))) for fields in nodes.values_list(*columns)]
-    return list(nodes)
+        return sql.fetch_queryset(nodes, names)
+    return [tuple(getattr(node, name) for name in names) for node in nodes]
 
 
-def property_rows(kind: NodeKind, node_ids: Sequence[int]) -> dict[int, list[Any]]:
-    """{node id: [property rows]} in one query per 500 nodes."""
-    result: dict[int, list[Any]] = defaultdict(list)
-    columns = (kind.fk_id, *_PROPERTY_COLUMNS)
-    for start in range(0, len(node_ids), _CHUNK):
-        chunk = node_ids[start : start + _CHUNK]
-        for fields in kind.property_model.objects.filter(**{f"{kind.fk_id}__in": chunk}).values_list(*columns):
-            result[fields[0]].append(SimpleNamespace(**dict(zip(columns, fields, strict=True))))
+def select_rows(kind: NodeKind, where: str, params: Sequence[Any], *, order: str = "id") -> list[tuple[Any, ...]]:
+    """Node rows (``node_columns`` order) matching a WHERE clause of plain SQL."""
+    return sql.fetchall(
+        f"SELECT {sql.columns(node_columns(kind))} FROM {sql.table(kind.model)} WHERE {where} ORDER BY {order}",
+        params,
+    )
+
+
+# A property row as the reads fetch it: (node id, name, is_custom, value kind, value, proto type url).
+# The kinds (values.INT ... values.PROTO) say which value column holds the value.
+_TAG_SQL = (
+    "CASE WHEN int_value IS NOT NULL THEN 1 WHEN double_value IS NOT NULL THEN 2"
+    " WHEN string_value IS NOT NULL THEN 3 WHEN bool_value IS NOT NULL THEN 4"
+    " WHEN struct_value IS NOT NULL THEN 5 ELSE 6 END"
+)
+
+
+def _property_tuples(kind: NodeKind, node_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
+    """{node id: [(node id, name, is_custom, value kind, value, proto type url)]}, one query per 500 nodes.
+
+    On SQLite the database picks the value column (COALESCE keeps each value's
+    own type there): half the columns to fetch.  Elsewhere every column is
+    fetched and the choice is made here.
+    """
+    result: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    fk = sql.quote(kind.fk_id)
+    compact = sql.vendor() == "sqlite"
+    if compact:
+        head = (
+            f"SELECT {fk}, name, is_custom, {_TAG_SQL},"
+            " COALESCE(int_value, double_value, string_value, bool_value, struct_value, proto_value), proto_type_url"
+            f" FROM {sql.table(kind.property_model)} WHERE {fk} IN "
+        )
+    else:
+        head = f"SELECT {fk}, {sql.columns(_VALUE_COLUMNS)} FROM {sql.table(kind.property_model)} WHERE {fk} IN "
+    for chunk in sql.chunks(node_ids):
+        rows = sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk)
+        if not compact:
+            rows = [(row[0], row[1], row[2], *values.tagged_value(*row[3:])) for row in rows]
+        # Rows come grouped by node (the unique index is read in id order); a node met twice just gets more.
+        for node_id, group in groupby(rows, _FIRST):
+            result[node_id].extend(group)
     return result
 
 
-def node_protos(kind: NodeKind, nodes: Iterable[Any]) -> list[Any]:
-    """Node rows (or a queryset) as messages: type names and properties in one query each."""
-    rows = _rows(kind, nodes)
+_FIRST = itemgetter(0)
+
+
+def property_rows(kind: NodeKind, node_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """{node id: [property rows]} (attribute access, values decoded) in one query per 500 nodes."""
+    _, properties = _stored_properties_only(kind, node_ids)
+    return properties
+
+
+def _type_names(type_ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(set(type_ids))
+    if not wanted:
+        return {}
+    return dict(sql.fetchall(f"SELECT id, name FROM {sql.table(Type)} WHERE id IN ({sql.marks(len(wanted))})", wanted))
+
+
+def node_protos(kind: NodeKind, nodes: Iterable[Any], *, into: Any = None) -> list[Any]:
+    """Node rows (a queryset, model instances or ``node_columns`` tuples) as messages.
+
+    A fixed number of queries whatever the number of nodes: the type names in
+    one, the properties in one per 500 nodes.  ``into``: a repeated message
+    field of a response to build them in (extending one with finished messages
+    copies each of them).
+    """
+    rows = nodes if isinstance(nodes, list) and nodes and isinstance(nodes[0], tuple) else _rows(kind, nodes)
     if not rows:
         return []
-    type_names = dict(Type.objects.filter(id__in={r.type_id for r in rows}).values_list("id", "name"))
-    props = property_rows(kind, [r.id for r in rows])
-    return [_node_proto(kind, row, type_names.get(row.type_id), props.get(row.id, ())) for row in rows]
+    type_names = _type_names({row[1] for row in rows})
+    props = _property_tuples(kind, [row[0] for row in rows])
+    fill = _FILLERS[kind.name]
+    new = kind.proto if into is None else into.add
+    messages = []
+    for row in rows:
+        message = new()
+        fill(message, row, type_names.get(row[1]), props.get(row[0], ()))
+        messages.append(message)
+    return messages
 
 
-def _node_proto(kind: NodeKind, row: Any, type_name: str | None, props: Iterable[Any]) -> Any:
-    message = kind.proto()
-    message.id = row.id
-    message.type_id = row.type_id
+def _common(message: Any, row: tuple[Any, ...], type_name: str | None) -> None:
+    message.id = row[0]
+    message.type_id = row[1]
     if type_name is not None:
         message.type = type_name
-    if row.name is not None:
-        message.name = row.name
-    if row.external_id is not None:
-        message.external_id = row.external_id
-    uri = getattr(row, "uri", None)
-    if uri is not None:
-        message.uri = uri
-    if kind.state_field:
-        state = getattr(row, kind.state_field)
-        if state is not None:
-            setattr(message, kind.state_field, state)
-    message.create_time_since_epoch = row.create_time_since_epoch
-    message.last_update_time_since_epoch = row.last_update_time_since_epoch
-    system_metadata = getattr(row, "system_metadata", None)
-    if system_metadata:
-        message.system_metadata.ParseFromString(bytes(system_metadata))
-    for prop in props:
-        target = message.custom_properties if prop.is_custom else message.properties
-        values.fill_value(target[prop.name], prop)
-    return message
+    if row[2] is not None:
+        message.name = row[2]
+    if row[3] is not None:
+        message.external_id = row[3]
+    message.create_time_since_epoch = row[4]
+    message.last_update_time_since_epoch = row[5]
 
 
-def nodes_by_ids(kind: NodeKind, ids: Iterable[int]) -> list[Any]:
+def _fill_artifact(message: Any, row: tuple[Any, ...], type_name: str | None, props: Sequence[tuple[Any, ...]]) -> None:
+    _common(message, row, type_name)
+    if row[6] is not None:
+        message.uri = row[6]
+    if row[7] is not None:
+        message.state = row[7]
+    if row[8]:
+        message.system_metadata.ParseFromString(bytes(row[8]))
+    if props:
+        values.fill_properties(message, props)
+
+
+def _fill_execution(message: Any, row: tuple[Any, ...], type_name: str | None, props: Sequence[tuple[Any, ...]]) -> None:
+    _common(message, row, type_name)
+    if row[6] is not None:
+        message.last_known_state = row[6]
+    if row[7]:
+        message.system_metadata.ParseFromString(bytes(row[7]))
+    if props:
+        values.fill_properties(message, props)
+
+
+def _fill_context(message: Any, row: tuple[Any, ...], type_name: str | None, props: Sequence[tuple[Any, ...]]) -> None:
+    _common(message, row, type_name)
+    if props:
+        values.fill_properties(message, props)
+
+
+_FILLERS = {"artifact": _fill_artifact, "execution": _fill_execution, "context": _fill_context}
+
+
+def nodes_by_ids(kind: NodeKind, ids: Iterable[int], *, into: Any = None) -> list[Any]:
+    """The nodes with these ids (those that exist), by id; ``into`` as for ``node_protos``."""
     wanted = sorted(set(ids))
-    rows: list[Any] = []
-    for start in range(0, len(wanted), _CHUNK):
-        rows.extend(_rows(kind, kind.model.objects.filter(id__in=wanted[start : start + _CHUNK]).order_by("id")))
-    return node_protos(kind, rows)
+    rows: list[tuple[Any, ...]] = []
+    for chunk in sql.chunks(wanted):
+        rows.extend(select_rows(kind, f"id IN ({sql.marks(len(chunk))})", chunk))
+    return node_protos(kind, rows, into=into)
 
 
 def nodes_by_external_ids(kind: NodeKind, external_ids: Sequence[str]) -> list[Any]:
@@ -124,10 +218,13 @@ def node_by_type_and_name(kind: NodeKind, type_name: str, type_version: str, nam
 
 def nodes_of_type(kind: NodeKind, type_name: str, type_version: str = "") -> QuerySet[Any] | None:
     """Nodes of the named type (None when no such type exists)."""
-    type_row = Type.objects.filter(kind=kind.type_kind, name=type_name, version=type_version or "").first()
-    if type_row is None:
+    found = sql.fetchall(
+        f"SELECT id FROM {sql.table(Type)} WHERE kind = %s AND name = %s AND version = %s",
+        [int(kind.type_kind), type_name, type_version or ""],
+    )
+    if not found:
         return None
-    return kind.model.objects.filter(type_id=type_row.id)
+    return kind.model.objects.filter(type_id=found[0][0])
 
 
 # ---------------------------------------------------------------------------- writes
@@ -138,7 +235,7 @@ class _Plan:
     """What one node of a request will become."""
 
     message: Any
-    row: Node | None  # the stored row for an update, None for an insert
+    row: Any | None  # the stored row for an update, None for an insert
     fields: dict[str, Any] = field(default_factory=dict)
     properties: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
     replace_properties: set[tuple[str, bool]] = field(default_factory=set)
@@ -152,20 +249,27 @@ def put_nodes(
     update_mask: Sequence[str] = (),
     abort_if_latest_updated_time_changed: bool = False,
     force_update_time: bool = False,
+    declarations: dict[tuple[int, int], dict[str, int] | None] | None = None,
 ) -> list[int]:
-    """Insert the messages without an id, update the ones with an id; return the ids in order."""
+    """Insert the messages without an id, update the ones with an id; return the ids in order.
+
+    ``declarations`` is a cache of type declarations ({(type kind, type id):
+    {property: data type}}) that the calls of one request may share, so that a
+    request writing several kinds of node looks each type up once.
+    """
     if not messages:
         return []
-    existing_ids = [m.id for m in messages if m.HasField("id")]
-    stored = {row.id: row for row in kind.model.objects.filter(id__in=existing_ids)}
-    stored_props: dict[int, list[PropertyValue]] = defaultdict(list)
-    if stored:
-        for prop in kind.property_model.objects.filter(**{f"{kind.fk_id}__in": list(stored)}):
-            stored_props[getattr(prop, kind.fk_id)].append(prop)
+    existing_ids = sorted({m.id for m in messages if m.HasField("id")})
+    stored, stored_props = _stored(kind, existing_ids)
 
     type_ids = {m.type_id for m in messages if m.HasField("type_id")} | {r.type_id for r in stored.values()}
-    types = {t.id: t for t in Type.objects.filter(id__in=type_ids, kind=kind.type_kind)}
-    declared = declared_properties(types)
+    if declarations is None:
+        declarations = {}
+    missing = [t for t in type_ids if (kind.type_kind, t) not in declarations]
+    if missing:
+        for type_id, declared_here in type_declarations(kind.type_kind, missing).items():
+            declarations[(kind.type_kind, type_id)] = declared_here
+    types = {t: declarations[(kind.type_kind, t)] for t in type_ids if declarations.get((kind.type_kind, t)) is not None}
     mask = _parse_mask(kind, update_mask)
 
     plans: list[_Plan] = []
@@ -200,7 +304,7 @@ def put_nodes(
         if row is not None and mask is not None:
             props_to_check = {k: v for k, v in message.properties.items() if mask.covers_property(k, False)}
             customs_to_check = {k: v for k, v in message.custom_properties.items() if mask.covers_property(k, True)}
-        values.check_properties(label, declared.get(type_id, {}), props_to_check, customs_to_check)
+        values.check_properties(label, types[type_id], props_to_check, customs_to_check)
         if kind.name == "context":
             name_in_effect = message.name if (row is None or mask is None or "name" in mask.fields) else row.name
             if not name_in_effect:
@@ -265,7 +369,7 @@ def _field_value(kind: NodeKind, message: Any, name: str) -> Any:
     return getattr(message, name) if message.HasField(name) else None
 
 
-def _plan(kind: NodeKind, message: Any, row: Node | None, props: list[PropertyValue], mask: _Mask | None) -> _Plan:
+def _plan(kind: NodeKind, message: Any, row: Any | None, props: list[Any], mask: _Mask | None) -> _Plan:
     plan = _Plan(message=message, row=row)
     names = ["name", "external_id"] + (["uri"] if kind.name == "artifact" else []) + (
         [kind.state_field] if kind.state_field else []
@@ -290,33 +394,102 @@ def _plan(kind: NodeKind, message: Any, row: Node | None, props: list[PropertyVa
     return plan
 
 
+def _stored_properties_only(kind: NodeKind, node_ids: Sequence[int]) -> tuple[None, dict[int, list[SimpleNamespace]]]:
+    names = (kind.fk_id, *_VALUE_COLUMNS)
+    head = f"SELECT {sql.columns(names)} FROM {sql.table(kind.property_model)} WHERE {sql.quote(kind.fk_id)} IN "
+    result: dict[int, list[SimpleNamespace]] = defaultdict(list)
+    for chunk in sql.chunks(node_ids):
+        for fields in sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk):
+            result[fields[0]].append(values.decode_row(SimpleNamespace(**dict(zip(_VALUE_COLUMNS, fields[1:], strict=True)))))
+    return None, result
+
+
+@lru_cache(maxsize=32)
+def _stored_head(vendor: str, kind: NodeKind) -> str:
+    fk = sql.quote(kind.fk_id)
+    return (
+        f"SELECT {', '.join('n.' + sql.quote(name) for name in node_columns(kind))},"
+        f" {', '.join('p.' + sql.quote(name) for name in ('id', *_VALUE_COLUMNS))}"
+        f" FROM {sql.table(kind.model)} n LEFT JOIN {sql.table(kind.property_model)} p ON p.{fk} = n.id"
+        " WHERE n.id IN "
+    )
+
+
+def _stored(kind: NodeKind, ids: Sequence[int]) -> tuple[dict[int, SimpleNamespace], dict[int, list[SimpleNamespace]]]:
+    """The stored rows of the given ids and their property rows, in one query (a LEFT JOIN) per 500 ids.
+
+    Rows have attribute access; system_metadata is bytes, property values are decoded.
+    """
+    stored: dict[int, SimpleNamespace] = {}
+    properties: dict[int, list[SimpleNamespace]] = defaultdict(list)
+    if not ids:
+        return stored, properties
+    names = node_columns(kind)
+    width = len(names)
+    property_names = ("id", *_VALUE_COLUMNS)
+    head = _stored_head(sql.vendor(), kind)
+    for chunk in sql.chunks(ids):
+        for fields in sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk):
+            node_id = fields[0]
+            if node_id not in stored:
+                row = SimpleNamespace(**dict(zip(names, fields[:width], strict=True)))
+                if getattr(row, "system_metadata", None) is not None:
+                    row.system_metadata = bytes(row.system_metadata)
+                stored[node_id] = row
+            if fields[width] is not None:
+                prop = SimpleNamespace(**dict(zip(property_names, fields[width:], strict=True)))
+                properties[node_id].append(values.decode_row(prop))
+    return stored, properties
+
+
+_INSERT_PROPERTY_COLUMNS = ("name", "is_custom", *VALUE_FIELDS, "proto_type_url")
+
+
+def _property_values(fk: int, name: str, custom: bool, columns: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        fk,
+        name,
+        custom,
+        columns["int_value"],
+        columns["double_value"],
+        columns["string_value"],
+        columns["bool_value"],
+        sql.json_text(columns["struct_value"]),
+        columns["proto_value"],
+        columns["proto_type_url"],
+    )
+
+
+def _insert_properties(kind: NodeKind, rows: list[tuple[Any, ...]]) -> None:
+    sql.insert(kind.property_model, (kind.fk_id, *_INSERT_PROPERTY_COLUMNS), rows)
+
+
 def _insert(kind: NodeKind, plans: list[_Plan], now: int) -> None:
     if not plans:
         return
-    rows = []
-    for plan in plans:
-        row = kind.model(
-            type_id=plan.message.type_id,
-            create_time_since_epoch=now,
-            last_update_time_since_epoch=now,
-            **plan.fields,
-        )
-        rows.append(row)
-    if connections[current_alias()].features.can_return_rows_from_bulk_insert and len(rows) > 1:
-        kind.model.objects.bulk_create(rows, batch_size=500)
-    else:
-        for row in rows:
-            row.save(force_insert=True)
+    names = ("type_id", *_WRITE_FIELDS[kind.name], "create_time_since_epoch", "last_update_time_since_epoch")
+    field_names = _WRITE_FIELDS[kind.name]
+    rows = [
+        (plan.message.type_id, *(plan.fields.get(name) for name in field_names), now, now) for plan in plans
+    ]
+    ids = sql.insert(kind.model, names, rows, returning=True)
     prop_rows = []
-    for plan, row in zip(plans, rows, strict=True):
-        plan.row = row
+    for plan, row_id in zip(plans, ids, strict=True):
+        plan.row = SimpleNamespace(id=row_id)
         for (name, custom), columns in plan.properties.items():
-            prop_rows.append(kind.property_model(**{kind.fk_id: row.id}, name=name, is_custom=custom, **columns))
+            prop_rows.append(_property_values(row_id, name, custom, columns))
     if prop_rows:
-        kind.property_model.objects.bulk_create(prop_rows, batch_size=1000)
+        _insert_properties(kind, prop_rows)
 
 
-def _prop_columns(prop: PropertyValue) -> dict[str, Any]:
+_WRITE_FIELDS = {
+    "artifact": ("name", "external_id", "uri", "state", "system_metadata"),
+    "execution": ("name", "external_id", "last_known_state", "system_metadata"),
+    "context": ("name", "external_id"),
+}
+
+
+def _prop_columns(prop: Any) -> dict[str, Any]:
     columns = {f: getattr(prop, f) for f in values.VALUE_FIELDS}
     columns["proto_type_url"] = prop.proto_type_url
     if columns["proto_value"] is not None:
@@ -324,7 +497,7 @@ def _prop_columns(prop: PropertyValue) -> dict[str, Any]:
     return columns
 
 
-def _update(kind: NodeKind, plan: _Plan, stored_props: list[PropertyValue], now: int, force_update_time: bool) -> None:
+def _update(kind: NodeKind, plan: _Plan, stored_props: list[Any], now: int, force_update_time: bool) -> None:
     row = plan.row
     assert row is not None
     changed_fields = {}
@@ -349,12 +522,15 @@ def _update(kind: NodeKind, plan: _Plan, stored_props: list[PropertyValue], now:
     if not changed_fields and not to_delete and not to_insert and not force_update_time:
         return
     changed_fields["last_update_time_since_epoch"] = max(now, row.last_update_time_since_epoch)
-    kind.model.objects.filter(id=row.id).update(**changed_fields)
+    assignments = ", ".join(f"{sql.quote(name)} = %s" for name in changed_fields)
+    sql.execute(
+        f"UPDATE {sql.table(kind.model)} SET {assignments} WHERE id = %s", [*changed_fields.values(), row.id]
+    )
     for name, new in changed_fields.items():
         setattr(row, name, new)
     if to_delete:
-        kind.property_model.objects.filter(id__in=to_delete).delete()
-    if to_insert:
-        kind.property_model.objects.bulk_create(
-            [kind.property_model(**{kind.fk_id: row.id}, name=n, is_custom=c, **cols) for (n, c), cols in to_insert]
+        sql.execute(
+            f"DELETE FROM {sql.table(kind.property_model)} WHERE id IN ({sql.marks(len(to_delete))})", to_delete
         )
+    if to_insert:
+        _insert_properties(kind, [_property_values(row.id, n, c, cols) for (n, c), cols in to_insert])

@@ -1,12 +1,15 @@
 """Edges: events, attributions, associations and parent contexts."""
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from store.models import Artifact, Association, Attribution, Context, Event, Execution, ParentContext
 from store.proto import metadata_store_pb2 as pb
+from store.services import sql
 from store.services.errors import AlreadyExists, InvalidArgument
 from store.services.transactions import now_ms
 
@@ -28,25 +31,60 @@ def _path_json(event: Any) -> list[dict[str, Any]] | None:
     return steps
 
 
-def put_events(events: Sequence[Any], *, skip_existing: bool = False) -> list[Event]:
+def _existing_ids(model: type, ids: set[int]) -> set[int]:
+    found: set[int] = set()
+    wanted = sorted(ids)
+    for chunk in sql.chunks(wanted):
+        found.update(
+            row[0] for row in sql.fetchall(f"SELECT id FROM {sql.table(model)} WHERE id IN ({sql.marks(len(chunk))})", chunk)
+        )
+    return found
+
+
+def _existing_events(artifact_ids: set[int], execution_ids: set[int]) -> set[tuple[int, int, int]]:
+    found: set[tuple[int, int, int]] = set()
+    if not artifact_ids or not execution_ids:
+        return found
+    table = sql.table(Event)
+    artifacts = sorted(artifact_ids)
+    for chunk in sql.chunks(sorted(execution_ids)):
+        for artifact_chunk in sql.chunks(artifacts):
+            found.update(
+                sql.fetchall(
+                    f"SELECT artifact_id, execution_id, type FROM {table}"
+                    f" WHERE execution_id IN ({sql.marks(len(chunk))}) AND artifact_id IN ({sql.marks(len(artifact_chunk))})",
+                    [*chunk, *artifact_chunk],
+                )
+            )
+    return found
+
+
+def put_events(
+    events: Sequence[Any],
+    *,
+    skip_existing: bool = False,
+    known_artifacts: Iterable[int] = (),
+    known_executions: Iterable[int] = (),
+    new_executions: Iterable[int] = (),
+) -> int:
     """Record events.  Both ends must exist; an event type is required.
 
     A repeated (artifact, execution, type) is ALREADY_EXISTS, as in MLMD, unless
     ``skip_existing`` (used by put_execution, where re-recording the same run is
-    harmless).
+    harmless).  ``known_*`` are ids the caller has just written in this
+    transaction (no need to look them up); ``new_executions`` were inserted by
+    it, so no stored event can name them.  Returns the number of events written.
     """
     if not events:
-        return []
+        return 0
     artifact_ids = {e.artifact_id for e in events if e.HasField("artifact_id")}
     execution_ids = {e.execution_id for e in events if e.HasField("execution_id")}
-    known_artifacts = set(Artifact.objects.filter(id__in=artifact_ids).values_list("id", flat=True))
-    known_executions = set(Execution.objects.filter(id__in=execution_ids).values_list("id", flat=True))
-    existing = set(
-        Event.objects.filter(artifact_id__in=artifact_ids, execution_id__in=execution_ids).values_list(
-            "artifact_id", "execution_id", "type"
-        )
-    )
-    rows: list[Event] = []
+    known_artifact_set = set(known_artifacts)
+    known_execution_set = set(known_executions)
+    known_artifact_set |= _existing_ids(Artifact, artifact_ids - known_artifact_set)
+    known_execution_set |= _existing_ids(Execution, execution_ids - known_execution_set)
+    existing = _existing_events(artifact_ids, execution_ids - set(new_executions))
+    rows: list[tuple[Any, ...]] = []
     seen: set[tuple[int, int, int]] = set()
     now = now_ms()
     for position, event in enumerate(events):
@@ -57,9 +95,9 @@ def put_events(events: Sequence[Any], *, skip_existing: bool = False) -> list[Ev
             raise InvalidArgument(f"{label}: no execution_id is given")
         if not event.HasField("type") or event.type == pb.Event.UNKNOWN:
             raise InvalidArgument(f"{label}: no event type is given")
-        if event.artifact_id not in known_artifacts:
+        if event.artifact_id not in known_artifact_set:
             raise InvalidArgument(f"{label}: no artifact with id {event.artifact_id}")
-        if event.execution_id not in known_executions:
+        if event.execution_id not in known_execution_set:
             raise InvalidArgument(f"{label}: no execution with id {event.execution_id}")
         key = (event.artifact_id, event.execution_id, event.type)
         if key in existing or key in seen:
@@ -71,46 +109,81 @@ def put_events(events: Sequence[Any], *, skip_existing: bool = False) -> list[Ev
             )
         seen.add(key)
         rows.append(
-            Event(
-                artifact_id=event.artifact_id,
-                execution_id=event.execution_id,
-                type=event.type,
-                milliseconds_since_epoch=event.milliseconds_since_epoch
-                if event.HasField("milliseconds_since_epoch")
-                else now,
-                path=_path_json(event),
+            (
+                event.artifact_id,
+                event.execution_id,
+                event.type,
+                event.milliseconds_since_epoch if event.HasField("milliseconds_since_epoch") else now,
+                sql.json_text(_path_json(event)),
             )
         )
-    Event.objects.bulk_create(rows, batch_size=1000)
-    return rows
+    sql.insert(Event, _EVENT_COLUMNS, rows)
+    return len(rows)
 
 
-def event_protos(rows: Iterable[Event]) -> list[Any]:
+_EVENT_COLUMNS = ("artifact_id", "execution_id", "type", "milliseconds_since_epoch", "path")
+
+
+def _path_message(steps: list[dict[str, Any]]) -> Any:
+    path = pb.Event.Path()
+    for step in steps:
+        if "index" in step:
+            path.steps.add(index=step["index"])
+        else:
+            path.steps.add(key=step["key"])
+    return path
+
+
+@lru_cache(maxsize=4096)
+def _path_bytes(stored: str | bytes) -> bytes:
+    """A stored path (JSON text) as a serialized Event.Path: pipelines repeat a handful of paths."""
+    return _path_message(json.loads(stored)).SerializeToString()
+
+
+def event_protos(rows: Iterable[Any], *, into: Any = None) -> list[Any]:
+    """Events as messages, from model rows or (id, artifact_id, execution_id, type, milliseconds, path) tuples.
+
+    ``into``: a repeated Event field to build them in (extending one with finished messages copies them).
+    """
     result = []
+    new_event = pb.Event if into is None else into.add
     for row in rows:
-        event = pb.Event(
-            artifact_id=row.artifact_id,
-            execution_id=row.execution_id,
-            type=row.type,
-            milliseconds_since_epoch=row.milliseconds_since_epoch,
+        if isinstance(row, tuple):
+            _, artifact_id, execution_id, event_type, milliseconds, path = row
+        else:
+            artifact_id, execution_id, event_type = row.artifact_id, row.execution_id, row.type
+            milliseconds, path = row.milliseconds_since_epoch, row.path
+        event = new_event(
+            artifact_id=artifact_id, execution_id=execution_id, type=event_type, milliseconds_since_epoch=milliseconds
         )
-        if row.path is not None:
+        if path is not None:
             event.path.SetInParent()
-            for step in row.path:
-                if "index" in step:
-                    event.path.steps.add().index = step["index"]
-                else:
-                    event.path.steps.add().key = step["key"]
+            if isinstance(path, (str, bytes)):
+                event.path.MergeFromString(_path_bytes(path))
+            else:
+                event.path.CopyFrom(_path_message(path))
         result.append(event)
     return result
 
 
+def _events_where(column: str, ids: Iterable[int]) -> list[Any]:
+    rows: list[tuple[Any, ...]] = []
+    head = (
+        "SELECT id, artifact_id, execution_id, type, milliseconds_since_epoch, path"
+        f" FROM {sql.table(Event)} WHERE {column} IN "
+    )
+    for chunk in sql.chunks(sorted(set(ids))):
+        rows.extend(sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk))
+    rows.sort()
+    return event_protos(rows)
+
+
 def events_by_execution_ids(ids: Iterable[int]) -> list[Any]:
-    return event_protos(Event.objects.filter(execution_id__in=list(ids)).order_by("id"))
+    return _events_where("execution_id", ids)
 
 
 def events_by_artifact_ids(ids: Iterable[int]) -> list[Any]:
-    return event_protos(Event.objects.filter(artifact_id__in=list(ids)).order_by("id"))
+    return _events_where("artifact_id", ids)
 
 
 # ---------------------------------------------------------------------------- membership
@@ -129,22 +202,15 @@ def _link(model: type, node_model: type, node_field: str, pairs: Sequence[tuple[
     context_ids = {c for c, _ in pairs}
     node_ids = {n for _, n in pairs}
     if check:
-        known_contexts = set(Context.objects.filter(id__in=context_ids).values_list("id", flat=True))
-        known_nodes = set(node_model.objects.filter(id__in=node_ids).values_list("id", flat=True))
+        known_contexts = _existing_ids(Context, context_ids)
+        known_nodes = _existing_ids(node_model, node_ids)
         for context_id, node_id in pairs:
             if context_id not in known_contexts:
                 raise InvalidArgument(f"no context with id {context_id}")
             if node_id not in known_nodes:
                 raise InvalidArgument(f"no {node_model.__name__.lower()} with id {node_id}")
-    existing = set(
-        model.objects.filter(context_id__in=context_ids, **{f"{node_field}_id__in": node_ids}).values_list(
-            "context_id", f"{node_field}_id"
-        )
-    )
-    model.objects.bulk_create(
-        [model(context_id=c, **{f"{node_field}_id": n}) for c, n in pairs if (c, n) not in existing],
-        batch_size=1000,
-    )
+    # A link that exists already is kept: the insert skips rows its unique key refuses.
+    sql.insert(model, ("context_id", f"{node_field}_id"), pairs, skip_duplicates=True)
 
 
 def link_attributions(pairs: Sequence[tuple[int, int]], *, check: bool = False) -> None:

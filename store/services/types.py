@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError
 
 from store.choices import BASE_TYPE_CHOICES, PropertyType, TypeKind
 from store.models import Type, TypeProperty
+from store.services import sql
 from store.services.errors import AlreadyExists, InvalidArgument, NotFound
 from store.services.kinds import KIND_BY_TYPE_KIND
 
@@ -47,11 +49,11 @@ def put_type(
         raise InvalidArgument(f"{label} {message.name}: unknown base_type {base_type}")
     version = message.version if message.HasField("version") else ""
 
-    stored = Type.objects.filter(kind=kind, name=message.name, version=version).first()
-    if stored is None:
+    found = _type_rows("kind = %s AND name = %s AND version = %s", [int(kind), message.name, version])
+    if not found:
         return _create_type(kind, message, version, base_type, requested, label)
-
-    stored_properties = dict(stored.properties.values_list("name", "data_type"))
+    stored = _TypeRow(*found[0])
+    stored_properties = _declared(stored.id)
     for name, data_type in requested.items():
         if name in stored_properties and stored_properties[name] != data_type:
             raise AlreadyExists(
@@ -74,11 +76,12 @@ def put_type(
             raise AlreadyExists(
                 f"{label} {message.name} already exists with external_id {stored.external_id!r}"
             )
-        stored.external_id = message.external_id
-        _save_type(stored, label)
+        row = Type.objects.get(id=stored.id)
+        row.external_id = message.external_id
+        _save_type(row, label)
     if added:
         TypeProperty.objects.bulk_create(
-            [TypeProperty(type=stored, name=name, data_type=dt) for name, dt in added.items()]
+            [TypeProperty(type_id=stored.id, name=name, data_type=dt) for name, dt in added.items()]
         )
     return stored.id
 
@@ -116,40 +119,80 @@ def _save_type(row: Type, label: str) -> None:
 # ---------------------------------------------------------------------------- reads
 
 
-def type_protos(types: Iterable[Type]) -> list[Any]:
-    """Type rows as ArtifactType/ExecutionType/ContextType messages, properties in one query."""
-    rows = list(types)
+_TYPE_COLUMNS = ("id", "kind", "name", "version", "description", "external_id", "base_type")
+
+
+@dataclass(frozen=True)
+class _TypeRow:
+    id: int
+    kind: int
+    name: str
+    version: str
+    description: str | None
+    external_id: str | None
+    base_type: int
+
+
+def _type_rows(where: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return sql.fetchall(
+        f"SELECT {sql.columns(_TYPE_COLUMNS)} FROM {sql.table(Type)} WHERE {where} ORDER BY id", params
+    )
+
+
+def _declared(type_id: int) -> dict[str, int]:
+    return dict(
+        sql.fetchall(f"SELECT name, data_type FROM {sql.table(TypeProperty)} WHERE type_id = %s ORDER BY name", [type_id])
+    )
+
+
+def type_protos(types: Iterable[Any]) -> list[Any]:
+    """Type rows (model instances or rows of ``_TYPE_COLUMNS``) as ArtifactType/ExecutionType/ContextType messages.
+
+    The properties of all of them in one query.
+    """
+    rows = [row if isinstance(row, tuple) else tuple(getattr(row, c) for c in _TYPE_COLUMNS) for row in types]
     properties: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    if rows:
-        for type_id, name, data_type in TypeProperty.objects.filter(type_id__in=[r.id for r in rows]).values_list(
-            "type_id", "name", "data_type"
+    ids = sorted({row[0] for row in rows})
+    for chunk in sql.chunks(ids):
+        for type_id, name, data_type in sql.fetchall(
+            f"SELECT type_id, name, data_type FROM {sql.table(TypeProperty)}"
+            f" WHERE type_id IN ({sql.marks(len(chunk))}) ORDER BY type_id, name",
+            chunk,
         ):
             properties[type_id].append((name, data_type))
     result = []
-    for row in rows:
-        message = KIND_BY_TYPE_KIND[TypeKind(row.kind)].type_proto()
-        message.id = row.id
-        message.name = row.name
-        if row.version:
-            message.version = row.version
-        if row.description is not None:
-            message.description = row.description
-        if row.external_id:
-            message.external_id = row.external_id
-        if row.base_type:
-            message.base_type = row.base_type
-        for name, data_type in properties[row.id]:
-            message.properties[name] = data_type
+    for type_id, kind, name, version, description, external_id, base_type in rows:
+        message = KIND_BY_TYPE_KIND[TypeKind(kind)].type_proto()
+        message.id = type_id
+        message.name = name
+        if version:
+            message.version = version
+        if description is not None:
+            message.description = description
+        if external_id:
+            message.external_id = external_id
+        if base_type:
+            message.base_type = base_type
+        for property_name, data_type in properties[type_id]:
+            message.properties[property_name] = data_type
         result.append(message)
     return result
 
 
+def types_by_ids(ids: Iterable[int]) -> list[tuple[int, Any]]:
+    """(kind, message) of the types of any kind with the given ids, by id."""
+    rows: list[tuple[Any, ...]] = []
+    for chunk in sql.chunks(sorted(set(ids))):
+        rows.extend(_type_rows(f"id IN ({sql.marks(len(chunk))})", chunk))
+    return [(row[1], message) for row, message in zip(rows, type_protos(rows), strict=True)]
+
+
 def get_type(kind: TypeKind, name: str, version: str = "") -> Any:
-    row = Type.objects.filter(kind=kind, name=name, version=version or "").first()
-    if row is None:
+    rows = _type_rows("kind = %s AND name = %s AND version = %s", [int(kind), name, version or ""])
+    if not rows:
         suffix = f" and version {version!r}" if version else ""
         raise NotFound(f"No {_KIND_LABEL[kind]} found with name {name!r}{suffix}")
-    return type_protos([row])[0]
+    return type_protos(rows)[0]
 
 
 def find_type(kind: TypeKind, name: str, version: str = "") -> Type | None:
@@ -157,25 +200,79 @@ def find_type(kind: TypeKind, name: str, version: str = "") -> Type | None:
 
 
 def get_types(kind: TypeKind) -> list[Any]:
-    return type_protos(Type.objects.filter(kind=kind).order_by("id"))
+    return type_protos(_type_rows("kind = %s", [int(kind)]))
 
 
 def get_types_by_id(kind: TypeKind, ids: Iterable[int]) -> list[Any]:
-    return type_protos(Type.objects.filter(kind=kind, id__in=list(ids)).order_by("id"))
+    rows: list[tuple[Any, ...]] = []
+    for chunk in sql.chunks(sorted(set(ids))):
+        rows.extend(_type_rows(f"kind = %s AND id IN ({sql.marks(len(chunk))})", [int(kind), *chunk]))
+    return type_protos(rows)
 
 
 def get_types_by_external_ids(kind: TypeKind, external_ids: Iterable[str]) -> list[Any]:
     ids = [e for e in external_ids]
     if any(not e for e in ids):
         raise InvalidArgument("external_ids must not contain an empty string")
-    return type_protos(Type.objects.filter(kind=kind, external_id__in=ids).order_by("id"))
+    rows: list[tuple[Any, ...]] = []
+    for chunk in sql.chunks(sorted(set(ids))):
+        rows.extend(_type_rows(f"kind = %s AND external_id IN ({sql.marks(len(chunk))})", [int(kind), *chunk]))
+    rows.sort()
+    return type_protos(rows)
 
 
 def declared_properties(type_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """{type id: {property name: data type}} for the given types, in one query."""
     result: dict[int, dict[str, int]] = defaultdict(dict)
-    for type_id, name, data_type in TypeProperty.objects.filter(type_id__in=set(type_ids)).values_list(
-        "type_id", "name", "data_type"
-    ):
-        result[type_id][name] = data_type
+    wanted = sorted(set(type_ids))
+    for chunk in sql.chunks(wanted):
+        for type_id, name, data_type in sql.fetchall(
+            f"SELECT type_id, name, data_type FROM {sql.table(TypeProperty)} WHERE type_id IN ({sql.marks(len(chunk))})",
+            chunk,
+        ):
+            result[type_id][name] = data_type
+    return result
+
+
+def prefetch_declarations(type_ids: Iterable[int]) -> dict[tuple[int, int], dict[str, int]]:
+    """{(type kind, type id): {property name: data type}} for types of any kind, in one query.
+
+    What a request that writes several kinds of node looks up once (the
+    ``declarations`` cache of ``nodes.put_nodes``).
+    """
+    result: dict[tuple[int, int], dict[str, int]] = {}
+    types_table, properties_table = sql.table(Type), sql.table(TypeProperty)
+    for chunk in sql.chunks(sorted(set(type_ids))):
+        rows = sql.fetchall(
+            f"SELECT t.kind, t.id, p.name, p.data_type FROM {types_table} t"
+            f" LEFT JOIN {properties_table} p ON p.type_id = t.id WHERE t.id IN ({sql.marks(len(chunk))})",
+            chunk,
+        )
+        for kind, type_id, name, data_type in rows:
+            declared = result.setdefault((kind, type_id), {})
+            if name is not None:
+                declared[name] = data_type
+    return result
+
+
+def type_declarations(kind: TypeKind, type_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """{type id: {property name: data type}} for those of the given ids that are types of ``kind``.
+
+    One query (a join of the types and their properties): what a node write
+    needs to check its type and properties.
+    """
+    result: dict[int, dict[str, int]] = {}
+    wanted = sorted(set(type_ids))
+    types_table, properties_table = sql.table(Type), sql.table(TypeProperty)
+    for chunk in sql.chunks(wanted):
+        rows = sql.fetchall(
+            f"SELECT t.id, p.name, p.data_type FROM {types_table} t"
+            f" LEFT JOIN {properties_table} p ON p.type_id = t.id"
+            f" WHERE t.kind = %s AND t.id IN ({sql.marks(len(chunk))})",
+            [int(kind), *chunk],
+        )
+        for type_id, name, data_type in rows:
+            declared = result.setdefault(type_id, {})
+            if name is not None:
+                declared[name] = data_type
     return result

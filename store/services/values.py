@@ -6,6 +6,7 @@ of a type's property decides which kind of value it accepts.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -30,19 +31,16 @@ def value_kind(value: pb.Value) -> str | None:
     return value.WhichOneof("value")
 
 
+_EMPTY_COLUMNS: dict[str, Any] = {**{field: None for field in VALUE_FIELDS}, "proto_type_url": None}
+_SCALAR_KINDS = frozenset({"int_value", "double_value", "string_value", "bool_value"})
+
+
 def value_columns(value: pb.Value) -> dict[str, Any]:
     """The property-row columns for a Value; every value column is present."""
-    columns: dict[str, Any] = {field: None for field in VALUE_FIELDS}
-    columns["proto_type_url"] = None
-    kind = value_kind(value)
-    if kind == "int_value":
-        columns["int_value"] = value.int_value
-    elif kind == "double_value":
-        columns["double_value"] = value.double_value
-    elif kind == "string_value":
-        columns["string_value"] = value.string_value
-    elif kind == "bool_value":
-        columns["bool_value"] = value.bool_value
+    columns = dict(_EMPTY_COLUMNS)
+    kind = value.WhichOneof("value")
+    if kind in _SCALAR_KINDS:
+        columns[kind] = getattr(value, kind)
     elif kind == "struct_value":
         columns["struct_value"] = json_format.MessageToDict(value.struct_value)
     elif kind == "proto_value":
@@ -69,6 +67,63 @@ def fill_value(target: pb.Value, row: PropertyValue) -> None:
     elif row.proto_value is not None or row.proto_type_url is not None:
         target.proto_value.type_url = row.proto_type_url or ""
         target.proto_value.value = bytes(row.proto_value or b"")
+
+
+# Value kinds of a stored property row (nodes._property_tuples).
+INT, DOUBLE, STRING, BOOLEAN, STRUCT, PROTO = 1, 2, 3, 4, 5, 6
+
+
+def tagged_value(
+    int_value: Any, double_value: Any, string_value: Any, bool_value: Any, struct: Any, type_url: Any, proto: Any
+) -> tuple[int, Any, Any]:
+    """(value kind, value, proto type url) of a property row's value columns."""
+    if int_value is not None:
+        return INT, int_value, type_url
+    if double_value is not None:
+        return DOUBLE, double_value, type_url
+    if string_value is not None:
+        return STRING, string_value, type_url
+    if bool_value is not None:
+        return BOOLEAN, bool_value, type_url
+    if struct is not None:
+        return STRUCT, struct, type_url
+    return PROTO, proto, type_url
+
+
+def fill_properties(message: Any, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Write stored property rows, (node id, name, is_custom, value kind, value, proto type url), into a node message.
+
+    Values are as the database returns them: booleans may be 0/1, structs JSON text.
+    """
+    properties = message.properties
+    custom_properties = message.custom_properties
+    for _, name, is_custom, kind, value, type_url in rows:
+        target = custom_properties[name] if is_custom else properties[name]
+        if kind == STRING:
+            target.string_value = value
+        elif kind == INT:
+            target.int_value = value
+        elif kind == DOUBLE:
+            target.double_value = float(value)
+        elif kind == BOOLEAN:
+            target.bool_value = bool(value)
+        elif kind == STRUCT:
+            json_format.ParseDict(json.loads(value) if isinstance(value, (str, bytes)) else value, target.struct_value)
+        elif value is not None or type_url is not None:
+            target.proto_value.type_url = type_url or ""
+            target.proto_value.value = bytes(value or b"")
+
+
+def decode_row(row: Any) -> Any:
+    """A property row read with plain SQL, its values as the ORM would give them."""
+    if row.bool_value is not None:
+        row.bool_value = bool(row.bool_value)
+    if isinstance(row.struct_value, (str, bytes)):
+        row.struct_value = json.loads(row.struct_value)
+    if row.proto_value is not None:
+        row.proto_value = bytes(row.proto_value)
+    row.is_custom = bool(row.is_custom)
+    return row
 
 
 def check_properties(
