@@ -1,4 +1,5 @@
 """Load the demo pipeline runs (idempotent)."""
+
 from __future__ import annotations
 
 from typing import Any
