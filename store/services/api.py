@@ -147,36 +147,26 @@ def _put_types(request: Any) -> Any:
 # ---------------------------------------------------------------------------- node writes
 
 
-@handler("PutArtifacts", writes=True)
-def _put_artifacts(request: Any) -> Any:
-    options = _options(request)
-    ids = nodes.put_nodes(
-        ARTIFACT,
-        request.artifacts,
-        update_mask=list(request.update_mask.paths) if request.HasField("update_mask") else (),
-        abort_if_latest_updated_time_changed=bool(options and options.abort_if_latest_updated_time_changed),
-    )
-    return svc.PutArtifactsResponse(artifact_ids=ids)
+def _register_node_put(label: str, kind: NodeKind, plural: str) -> None:
+    """Put{Artifacts,Executions,Contexts}: insert or update, with MLMD's field mask."""
+    response_cls = getattr(svc, f"Put{label}sResponse")
+
+    def put(request: Any) -> Any:
+        # Only PutArtifactsRequest has options (abort_if_latest_updated_time_changed).
+        options = _options(request) if kind is ARTIFACT else None
+        ids = nodes.put_nodes(
+            kind,
+            getattr(request, plural),
+            update_mask=list(request.update_mask.paths) if request.HasField("update_mask") else (),
+            abort_if_latest_updated_time_changed=bool(options and options.abort_if_latest_updated_time_changed),
+        )
+        return response_cls(**{f"{kind.name}_ids": ids})
+
+    handler(f"Put{label}s", writes=True)(put)
 
 
-@handler("PutExecutions", writes=True)
-def _put_executions(request: Any) -> Any:
-    ids = nodes.put_nodes(
-        EXECUTION,
-        request.executions,
-        update_mask=list(request.update_mask.paths) if request.HasField("update_mask") else (),
-    )
-    return svc.PutExecutionsResponse(execution_ids=ids)
-
-
-@handler("PutContexts", writes=True)
-def _put_contexts(request: Any) -> Any:
-    ids = nodes.put_nodes(
-        CONTEXT,
-        request.contexts,
-        update_mask=list(request.update_mask.paths) if request.HasField("update_mask") else (),
-    )
-    return svc.PutContextsResponse(context_ids=ids)
+for _label, _kind, _plural in (("Artifact", ARTIFACT, "artifacts"), ("Execution", EXECUTION, "executions"), ("Context", CONTEXT, "contexts")):
+    _register_node_put(_label, _kind, _plural)
 
 
 @handler("PutEvents", writes=True)
