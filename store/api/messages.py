@@ -74,9 +74,6 @@ def to_value(data: Any, data_type: int | None, field: str) -> pb.Value:
     """A JSON value as an MLMD Value, shaped by the declared data type when there is one."""
     if data_type == PropertyType.PROTO and isinstance(data, dict) and set(data) == {"type_url", "value"}:
         return _proto_value(data, field)
-    if data_type == PropertyType.STRUCT and not isinstance(data, (dict, list)):
-        # Not a struct: convert it as what it is, so that the core names the mismatch.
-        data_type = None
     try:
         return value_from_python(data, data_type)
     except InvalidArgument as exc:

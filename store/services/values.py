@@ -177,11 +177,16 @@ def row_python_value(row: PropertyValue) -> Any:
 
 
 def value_from_python(data: Any, data_type: int | None = None) -> pb.Value:
-    """Build a Value from a JSON value, guided by the declared data type when known."""
+    """Build a Value from a JSON value, guided by the declared data type when known.
+
+    A scalar given for a declared STRUCT becomes the scalar's own kind, so the
+    property check names the mismatch instead of a wrapped value being stored.
+    """
     value = pb.Value()
     if data_type == PropertyType.DOUBLE and isinstance(data, (int, float)) and not isinstance(data, bool):
         value.double_value = float(data)
-    elif data_type == PropertyType.STRUCT or (data_type is None and isinstance(data, (dict, list))):
+    elif isinstance(data, (dict, list)) and data_type in (PropertyType.STRUCT, None):
+        # A JSON list is kept in a struct as {"__list__": [...]}.
         struct = struct_pb2.Struct()
         struct.update(data if isinstance(data, dict) else {"__list__": data})
         value.struct_value.CopyFrom(struct)

@@ -337,3 +337,14 @@ def test_put_lineage_subgraph_links_by_index_and_is_atomic() -> None:
     assert len(response.artifact_ids) == 2
     assert Event.objects.count() == 2
     assert Execution.objects.get().associations.count() == 1
+
+
+def test_a_scalar_for_a_declared_struct_is_refused_not_wrapped() -> None:
+    from store.services import values
+
+    declared = {"config": pb.STRUCT}
+    assert values.value_from_python({"lr": 0.1}, pb.STRUCT).WhichOneof("value") == "struct_value"
+    scalar = values.value_from_python("0.1", pb.STRUCT)
+    assert scalar.WhichOneof("value") == "string_value"
+    with pytest.raises(InvalidArgument, match="unmatched property type: config"):
+        values.check_properties("Artifact #0", declared, {"config": scalar}, {})
