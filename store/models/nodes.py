@@ -1,6 +1,8 @@
 """Artifacts, executions and contexts: the instances of types."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -18,9 +20,27 @@ class Node(models.Model):
     external_id = models.CharField(max_length=255, blank=True, null=True, unique=True)
     create_time_since_epoch = models.BigIntegerField(default=0, db_index=True)
     last_update_time_since_epoch = models.BigIntegerField(default=0, db_index=True)
+    # The node as the MLMD message reads answer with, serialized without its id:
+    # written by the store's services with every insert and update, so that a
+    # read is one indexed fetch instead of rebuilding the message from the
+    # property rows.  NULL (a node saved through the ORM, imported, or written
+    # before this column existed) means "rebuild it": it is never trusted blindly.
+    serialized = models.BinaryField(blank=True, null=True, editable=False)
 
     class Meta:
         abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A save through the ORM (the admin) may change what the message holds.
+        self.serialized = None
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "serialized"}
+        super().save(*args, **kwargs)
+
+    def forget_serialized(self) -> None:
+        """Drop the stored message after a change made outside the store's services."""
+        type(self).objects.filter(pk=self.pk).update(serialized=None)
 
     def clean(self) -> None:
         if self.type_id is not None and self.type.kind != self.type_kind:

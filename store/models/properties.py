@@ -6,6 +6,8 @@ type URL and bytes.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -25,12 +27,30 @@ class PropertyValue(models.Model):
     proto_type_url = models.CharField(max_length=1024, blank=True, null=True)
     proto_value = models.BinaryField(blank=True, null=True)
 
+    # The foreign key to the node this value belongs to, named by each subclass.
+    node_field: str = ""
+
     class Meta:
         abstract = True
 
     def __str__(self) -> str:
         prefix = "custom " if self.is_custom else ""
         return f"{prefix}{self.name} = {self.value!r}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        self._forget_node_message()
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        result = super().delete(*args, **kwargs)
+        self._forget_node_message()
+        return result
+
+    def _forget_node_message(self) -> None:
+        # A value changed through the ORM (the admin's inlines): the node's stored
+        # message no longer says what the node holds (see Node.serialized).
+        node_model = type(self)._meta.get_field(self.node_field).related_model
+        node_model.objects.filter(pk=getattr(self, f"{self.node_field}_id")).update(serialized=None)
 
     @property
     def value(self) -> object:
@@ -62,6 +82,7 @@ class ArtifactProperty(PropertyValue):
     """A declared or custom property value of an artifact."""
 
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="property_values")
+    node_field = "artifact"
 
     class Meta:
         verbose_name_plural = "artifact properties"
@@ -75,6 +96,7 @@ class ExecutionProperty(PropertyValue):
     """A declared or custom property value of an execution."""
 
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="property_values")
+    node_field = "execution"
 
     class Meta:
         verbose_name_plural = "execution properties"
@@ -88,6 +110,7 @@ class ContextProperty(PropertyValue):
     """A declared or custom property value of a context."""
 
     context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="property_values")
+    node_field = "context"
 
     class Meta:
         verbose_name_plural = "context properties"

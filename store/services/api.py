@@ -21,7 +21,7 @@ from store.services.errors import InvalidArgument, MetadataStoreError, NotFound,
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION, NodeKind
 from store.services.listing import list_nodes
 from store.services.retry import run_with_retry
-from store.services.transactions import translate_database_error
+from store.services.transactions import reading, translate_database_error
 
 logger = logging.getLogger("store.api")
 
@@ -58,7 +58,10 @@ def call(method: str, request: Any) -> Any:
 
     try:
         # A deadlock or lock timeout re-runs the whole transaction (a few times) before ABORTED.
-        return run_with_retry(run)
+        if writes:
+            return run_with_retry(run)
+        with reading():
+            return run_with_retry(run)
     except MetadataStoreError:
         raise
     except DatabaseError as exc:
@@ -209,8 +212,7 @@ _NODE_KINDS = (("Artifact", ARTIFACT, "artifacts"), ("Execution", EXECUTION, "ex
 def _register_node_reads(label: str, kind: NodeKind, plural: str) -> None:
     def get_all(request: Any) -> Any:
         response = getattr(svc, f"Get{label}sResponse")()
-        found, token = list_nodes(kind, kind.model.objects.all(), _options(request))
-        getattr(response, plural).extend(found)
+        _, token = list_nodes(kind, kind.model.objects.all(), _options(request), into=getattr(response, plural))
         if token:
             response.next_page_token = token
         return response
@@ -220,10 +222,13 @@ def _register_node_reads(label: str, kind: NodeKind, plural: str) -> None:
         queryset = nodes.nodes_of_type(kind, request.type_name, request.type_version)
         if queryset is None:
             return response
-        found, token = list_nodes(
-            kind, queryset, _options(request), scope=f"type:{request.type_name}:{request.type_version}"
+        _, token = list_nodes(
+            kind,
+            queryset,
+            _options(request),
+            scope=f"type:{request.type_name}:{request.type_version}",
+            into=getattr(response, plural),
         )
-        getattr(response, plural).extend(found)
         if token:
             response.next_page_token = token
         return response
@@ -260,8 +265,7 @@ for _args2 in _NODE_KINDS:
 @handler("GetArtifactsByID")
 def _get_artifacts_by_id(request: Any) -> Any:
     response = svc.GetArtifactsByIDResponse()
-    found = nodes.nodes_by_ids(ARTIFACT, request.artifact_ids)
-    response.artifacts.extend(found)
+    found = nodes.nodes_by_ids(ARTIFACT, request.artifact_ids, into=response.artifacts)
     if request.populate_artifact_types:
         response.artifact_types.extend(types.get_types_by_id(TypeKind.ARTIFACT, {a.type_id for a in found}))
     return response
@@ -269,12 +273,16 @@ def _get_artifacts_by_id(request: Any) -> Any:
 
 @handler("GetExecutionsByID")
 def _get_executions_by_id(request: Any) -> Any:
-    return svc.GetExecutionsByIDResponse(executions=nodes.nodes_by_ids(EXECUTION, request.execution_ids))
+    response = svc.GetExecutionsByIDResponse()
+    nodes.nodes_by_ids(EXECUTION, request.execution_ids, into=response.executions)
+    return response
 
 
 @handler("GetContextsByID")
 def _get_contexts_by_id(request: Any) -> Any:
-    return svc.GetContextsByIDResponse(contexts=nodes.nodes_by_ids(CONTEXT, request.context_ids))
+    response = svc.GetContextsByIDResponse()
+    nodes.nodes_by_ids(CONTEXT, request.context_ids, into=response.contexts)
+    return response
 
 
 @handler("GetArtifactsByURI")
@@ -352,8 +360,9 @@ def _get_children_contexts_by_contexts(request: Any) -> Any:
 def _get_artifacts_by_context(request: Any) -> Any:
     response = svc.GetArtifactsByContextResponse()
     queryset = Artifact.objects.filter(attributions__context_id=request.context_id)
-    found, token = list_nodes(ARTIFACT, queryset, _options(request), scope=f"context:{request.context_id}")
-    response.artifacts.extend(found)
+    _, token = list_nodes(
+        ARTIFACT, queryset, _options(request), scope=f"context:{request.context_id}", into=response.artifacts
+    )
     if token:
         response.next_page_token = token
     return response
@@ -363,8 +372,9 @@ def _get_artifacts_by_context(request: Any) -> Any:
 def _get_executions_by_context(request: Any) -> Any:
     response = svc.GetExecutionsByContextResponse()
     queryset = Execution.objects.filter(associations__context_id=request.context_id)
-    found, token = list_nodes(EXECUTION, queryset, _options(request), scope=f"context:{request.context_id}")
-    response.executions.extend(found)
+    _, token = list_nodes(
+        EXECUTION, queryset, _options(request), scope=f"context:{request.context_id}", into=response.executions
+    )
     if token:
         response.next_page_token = token
     return response

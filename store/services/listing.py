@@ -19,7 +19,7 @@ from store.proto import metadata_store_pb2 as pb
 from store.services.errors import InvalidArgument
 from store.services.filter_query import filter_nodes
 from store.services.kinds import NodeKind
-from store.services.nodes import node_columns, node_protos
+from store.services.nodes import node_protos, read_columns
 from store.services.sql import fetch_queryset
 
 _ORDER_COLUMNS = {
@@ -89,7 +89,7 @@ def list_nodes(
     ordering = [column, "id"] if column != "id" else ["id"]
     if not ascending:
         ordering = [f"-{c}" for c in ordering]
-    names = node_columns(kind)
+    names = read_columns(kind)
     rows = fetch_queryset(queryset.order_by(*ordering)[: limit + 1], names)
     next_token = ""
     if len(rows) > limit:

@@ -49,22 +49,30 @@ _CHUNK = sql.CHUNK
 
 
 def node_columns(kind: NodeKind) -> tuple[str, ...]:
-    """The node columns the reads fetch, in the order of the row tuples they work on."""
+    """The node columns a message is built from, in the order of the row tuples they work on."""
     return _BASE_COLUMNS + _KIND_COLUMNS[kind.name]
 
 
+_SERIALIZED = "serialized"
+
+
+def read_columns(kind: NodeKind) -> tuple[str, ...]:
+    """What the reads fetch: ``node_columns``, then the stored message (``Node.serialized``)."""
+    return (*node_columns(kind), _SERIALIZED)
+
+
 def _rows(kind: NodeKind, nodes: Iterable[Any]) -> list[tuple[Any, ...]]:
-    """Node rows as tuples in ``node_columns`` order, from a queryset (one query) or from objects."""
-    names = node_columns(kind)
+    """Node rows as tuples in ``read_columns`` order, from a queryset (one query) or from objects."""
+    names = read_columns(kind)
     if isinstance(nodes, QuerySet):
         return sql.fetch_queryset(nodes, names)
     return [tuple(getattr(node, name) for name in names) for node in nodes]
 
 
 def select_rows(kind: NodeKind, where: str, params: Sequence[Any], *, order: str = "id") -> list[tuple[Any, ...]]:
-    """Node rows (``node_columns`` order) matching a WHERE clause of plain SQL."""
+    """Node rows (``read_columns`` order) matching a WHERE clause of plain SQL."""
     return sql.fetchall(
-        f"SELECT {sql.columns(node_columns(kind))} FROM {sql.table(kind.model)} WHERE {where} ORDER BY {order}",
+        f"SELECT {sql.columns(read_columns(kind))} FROM {sql.table(kind.model)} WHERE {where} ORDER BY {order}",
         params,
     )
 
@@ -123,26 +131,61 @@ def _type_names(type_ids: Iterable[int]) -> dict[int, str]:
 
 
 def node_protos(kind: NodeKind, nodes: Iterable[Any], *, into: Any = None) -> list[Any]:
-    """Node rows (a queryset, model instances or ``node_columns`` tuples) as messages.
+    """Node rows (a queryset, model instances, or tuples in ``read_columns`` or ``node_columns`` order) as messages.
 
-    A fixed number of queries whatever the number of nodes: the type names in
-    one, the properties in one per 500 nodes.  ``into``: a repeated message
-    field of a response to build them in (extending one with finished messages
-    copies each of them).
+    A node whose stored message is there (``Node.serialized``) is parsed from
+    it; the others are built from their rows, with a fixed number of queries
+    whatever their number: the type names in one, the properties in one per
+    500 nodes.  ``into``: a repeated message field of a response to build them
+    in (extending one with finished messages copies each of them).
     """
     rows = nodes if isinstance(nodes, list) and nodes and isinstance(nodes[0], tuple) else _rows(kind, nodes)
     if not rows:
         return []
-    type_names = _type_names({row[1] for row in rows})
-    props = _property_tuples(kind, [row[0] for row in rows])
+    width = len(node_columns(kind))
+    stored = len(rows[0]) > width
+    to_build = [row for row in rows if row[width] is None] if stored else rows
+    if to_build:
+        type_names = _type_names({row[1] for row in to_build})
+        props = _property_tuples(kind, [row[0] for row in to_build])
     fill = _FILLERS[kind.name]
     new = kind.proto if into is None else into.add
     messages = []
     for row in rows:
         message = new()
-        fill(message, row, type_names.get(row[1]), props.get(row[0], ()))
+        blob = row[width] if stored else None
+        if blob is not None:
+            message.id = row[0]
+            message.MergeFromString(blob if isinstance(blob, bytes) else bytes(blob))
+        else:
+            fill(message, row, type_names.get(row[1]), props.get(row[0], ()))
         messages.append(message)
     return messages
+
+
+def serialized_message(
+    kind: NodeKind, row: Sequence[Any], type_name: str | None, properties: Iterable[tuple[str, bool, dict[str, Any]]]
+) -> bytes | None:
+    """What ``Node.serialized`` holds for a node about to be written: its message without the id.
+
+    ``row`` is in ``node_columns`` order (its id is ignored), ``properties``
+    (name, is_custom, value columns) as the writes store them.  Built by the
+    same code as a read from the database builds it, from the same values.
+    None (rebuilt when read) when the type's name is not known here.
+    """
+    if type_name is None:
+        return None
+    tuples = [
+        (0, name, custom, *values.tagged_value(
+            columns["int_value"], columns["double_value"], columns["string_value"], columns["bool_value"],
+            columns["struct_value"], columns["proto_type_url"], columns["proto_value"],
+        ))
+        for name, custom, columns in properties
+    ]
+    message = kind.proto()
+    _FILLERS[kind.name](message, row, type_name, tuples)
+    message.ClearField("id")
+    return message.SerializeToString()
 
 
 def _common(message: Any, row: tuple[Any, ...], type_name: str | None) -> None:
@@ -314,9 +357,11 @@ def put_nodes(
     now = now_ms()
     ids: list[int] = []
     updates = [p for p in plans if p.row is not None]
-    _insert(kind, [p for p in plans if p.row is None], now)
+    _insert(kind, [p for p in plans if p.row is None], now, types)
     for plan in updates:
-        _update(kind, plan, stored_props.get(plan.row.id, []), now, force_update_time)  # type: ignore[union-attr]
+        _update(  # type: ignore[union-attr]
+            kind, plan, stored_props.get(plan.row.id, []), now, force_update_time, _type_name(types, plan.row.type_id)
+        )
     for plan in plans:
         ids.append(plan.row.id)  # type: ignore[union-attr]
     return ids
@@ -464,14 +509,27 @@ def _insert_properties(kind: NodeKind, rows: list[tuple[Any, ...]]) -> None:
     sql.insert(kind.property_model, (kind.fk_id, *_INSERT_PROPERTY_COLUMNS), rows)
 
 
-def _insert(kind: NodeKind, plans: list[_Plan], now: int) -> None:
+def _type_name(types: dict[int, Any], type_id: int) -> str | None:
+    return getattr(types.get(type_id), "type_name", None)
+
+
+def _insert(kind: NodeKind, plans: list[_Plan], now: int, types: dict[int, Any]) -> None:
     if not plans:
         return
-    names = ("type_id", *_WRITE_FIELDS[kind.name], "create_time_since_epoch", "last_update_time_since_epoch")
     field_names = _WRITE_FIELDS[kind.name]
-    rows = [
-        (plan.message.type_id, *(plan.fields.get(name) for name in field_names), now, now) for plan in plans
-    ]
+    names = ("type_id", *field_names, "create_time_since_epoch", "last_update_time_since_epoch", _SERIALIZED)
+    read_names = node_columns(kind)[6:]
+    rows = []
+    for plan in plans:
+        type_id = plan.message.type_id
+        base = (0, type_id, plan.fields.get("name"), plan.fields.get("external_id"), now, now)
+        message = serialized_message(
+            kind,
+            (*base, *(plan.fields.get(name) for name in read_names)),
+            _type_name(types, type_id),
+            ((name, custom, columns) for (name, custom), columns in plan.properties.items()),
+        )
+        rows.append((type_id, *(plan.fields.get(name) for name in field_names), now, now, message))
     ids = sql.insert(kind.model, names, rows, returning=True)
     prop_rows = []
     for plan, row_id in zip(plans, ids, strict=True):
@@ -497,7 +555,9 @@ def _prop_columns(prop: Any) -> dict[str, Any]:
     return columns
 
 
-def _update(kind: NodeKind, plan: _Plan, stored_props: list[Any], now: int, force_update_time: bool) -> None:
+def _update(
+    kind: NodeKind, plan: _Plan, stored_props: list[Any], now: int, force_update_time: bool, type_name: str | None
+) -> None:
     row = plan.row
     assert row is not None
     changed_fields = {}
@@ -522,12 +582,20 @@ def _update(kind: NodeKind, plan: _Plan, stored_props: list[Any], now: int, forc
     if not changed_fields and not to_delete and not to_insert and not force_update_time:
         return
     changed_fields["last_update_time_since_epoch"] = max(now, row.last_update_time_since_epoch)
+    final = {name: changed_fields.get(name, getattr(row, name)) for name in node_columns(kind)[1:]}
+    changed_fields[_SERIALIZED] = serialized_message(
+        kind,
+        (0, *(final[name] for name in node_columns(kind)[1:])),
+        type_name,
+        ((name, custom, columns) for (name, custom), columns in wanted.items()),
+    )
     assignments = ", ".join(f"{sql.quote(name)} = %s" for name in changed_fields)
     sql.execute(
         f"UPDATE {sql.table(kind.model)} SET {assignments} WHERE id = %s", [*changed_fields.values(), row.id]
     )
     for name, new in changed_fields.items():
-        setattr(row, name, new)
+        if name != _SERIALIZED:
+            setattr(row, name, new)
     if to_delete:
         sql.execute(
             f"DELETE FROM {sql.table(kind.property_model)} WHERE id IN ({sql.marks(len(to_delete))})", to_delete

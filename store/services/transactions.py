@@ -36,6 +36,28 @@ def request_transaction() -> Any:
 
 
 @contextlib.contextmanager
+def reading() -> Iterator[None]:
+    """A read-only request: on SQLite its transaction begins DEFERRED, not IMMEDIATE.
+
+    Writes take the database's write lock when they begin (so that two writers
+    never both pass a check, see ``retry.writers_can_race``); a read needs no
+    write lock, only the snapshot its first SELECT takes (WAL), and must not
+    queue behind writers for one.  Other databases are left as they are.
+    """
+    connection = transaction.get_connection(current_alias())
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    connection.ensure_connection()
+    mode = connection.transaction_mode
+    connection.transaction_mode = "DEFERRED"
+    try:
+        yield
+    finally:
+        connection.transaction_mode = mode
+
+
+@contextlib.contextmanager
 def savepoint() -> Iterator[None]:
     """A nested transaction: a failure inside it leaves the outer request usable."""
     with transaction.atomic(using=current_alias()):

@@ -234,45 +234,58 @@ def declared_properties(type_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     return result
 
 
-def prefetch_declarations(type_ids: Iterable[int]) -> dict[tuple[int, int], dict[str, int]]:
+class Declarations(dict[str, int]):
+    """{property name: data type} a type declares; ``type_name`` is the type's name."""
+
+    type_name: str = ""
+
+
+def prefetch_declarations(type_ids: Iterable[int]) -> dict[tuple[int, int], Declarations]:
     """{(type kind, type id): {property name: data type}} for types of any kind, in one query.
 
     What a request that writes several kinds of node looks up once (the
     ``declarations`` cache of ``nodes.put_nodes``).
     """
-    result: dict[tuple[int, int], dict[str, int]] = {}
+    result: dict[tuple[int, int], Declarations] = {}
     types_table, properties_table = sql.table(Type), sql.table(TypeProperty)
     for chunk in sql.chunks(sorted(set(type_ids))):
         rows = sql.fetchall(
-            f"SELECT t.kind, t.id, p.name, p.data_type FROM {types_table} t"
+            f"SELECT t.kind, t.id, t.name, p.name, p.data_type FROM {types_table} t"
             f" LEFT JOIN {properties_table} p ON p.type_id = t.id WHERE t.id IN ({sql.marks(len(chunk))})",
             chunk,
         )
-        for kind, type_id, name, data_type in rows:
-            declared = result.setdefault((kind, type_id), {})
+        for kind, type_id, type_name, name, data_type in rows:
+            declared = result.get((kind, type_id))
+            if declared is None:
+                declared = result[(kind, type_id)] = Declarations()
+                declared.type_name = type_name
             if name is not None:
                 declared[name] = data_type
     return result
 
 
-def type_declarations(kind: TypeKind, type_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+def type_declarations(kind: TypeKind, type_ids: Iterable[int]) -> dict[int, Declarations]:
     """{type id: {property name: data type}} for those of the given ids that are types of ``kind``.
 
     One query (a join of the types and their properties): what a node write
-    needs to check its type and properties.
+    needs to check its type and properties, and the type's name for the
+    message it stores.
     """
-    result: dict[int, dict[str, int]] = {}
+    result: dict[int, Declarations] = {}
     wanted = sorted(set(type_ids))
     types_table, properties_table = sql.table(Type), sql.table(TypeProperty)
     for chunk in sql.chunks(wanted):
         rows = sql.fetchall(
-            f"SELECT t.id, p.name, p.data_type FROM {types_table} t"
+            f"SELECT t.id, t.name, p.name, p.data_type FROM {types_table} t"
             f" LEFT JOIN {properties_table} p ON p.type_id = t.id"
             f" WHERE t.kind = %s AND t.id IN ({sql.marks(len(chunk))})",
             [int(kind), *chunk],
         )
-        for type_id, name, data_type in rows:
-            declared = result.setdefault(type_id, {})
+        for type_id, type_name, name, data_type in rows:
+            declared = result.get(type_id)
+            if declared is None:
+                declared = result[type_id] = Declarations()
+                declared.type_name = type_name
             if name is not None:
                 declared[name] = data_type
     return result
