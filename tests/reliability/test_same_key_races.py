@@ -1,0 +1,69 @@
+"""Issue #10 item 2: same-key races through a real gRPC server, on SQLite.
+
+16 processes running the real ml-metadata 1.17.1 client are released together
+(a start line on each one's stdin) for every round, each round with a fresh
+key, against ``manage.py grpcserver`` on its own SQLite file:
+
+- a new context name in put_execution, an artifact external_id in
+  put_execution, a new type name+version (each writer's definition differs):
+  exactly one writer succeeds, the others get ALREADY_EXISTS, and a losing
+  call leaves no row behind;
+- a new context name with ``reuse_context_if_already_exist``: every writer
+  succeeds and they all get the one context.
+
+Never INTERNAL or UNKNOWN.  The MariaDB rows are in
+``tests/mysql/test_grpc_writers.py``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.reliability.conftest import sqlite_only
+from tests.reliability.mlmd_clients.harness import (
+    Races,
+    check_one_winner,
+    check_reuse,
+    run_races,
+    serving,
+    sqlite_query,
+)
+
+WRITERS = 16
+ROUNDS = 50
+
+pytestmark = [sqlite_only, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def races(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Races]:
+    """Every phase, run once by one set of writer processes against one server."""
+    tmp_dir = tmp_path_factory.mktemp("races")
+    with serving(tmp_dir / "server") as server:
+        found = run_races(server, WRITERS, ROUNDS, tmp_dir / "writers", sqlite_query(server))
+    yield found
+
+
+def test_new_context_name_one_writer_wins_the_rest_already_exists(
+    races: Races, figure: Callable[[str], None]
+) -> None:
+    check_one_winner(races, "context", figure)
+
+
+def test_artifact_external_id_one_writer_wins_the_rest_already_exists(
+    races: Races, figure: Callable[[str], None]
+) -> None:
+    check_one_winner(races, "external_id", figure)
+
+
+def test_new_type_name_and_version_one_writer_wins_the_rest_already_exists(
+    races: Races, figure: Callable[[str], None]
+) -> None:
+    check_one_winner(races, "type", figure)
+
+
+def test_reusing_a_new_context_by_name_every_writer_gets_the_one_context(
+    races: Races, figure: Callable[[str], None]
+) -> None:
+    check_reuse(races, figure)
