@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway MariaDB server for development and CI, on 127.0.0.1 only.
 #
-#   scripts/mariadb.sh start|stop|restart|url|status [--port N] [--datadir DIR] [--wait-timeout S] [--fresh]
+#   scripts/mariadb.sh start|stop|restart|url|status [--port N] [--datadir DIR] [--wait-timeout S]
+#                      [--ssl-dir DIR] [--fresh]
 #
 #   start     install Debian's mariadb-server when missing, create the data
 #             directory on first use, start mysqld, create the database and
@@ -20,9 +21,15 @@
 #                     older than that are closed by the server (default 28800;
 #                     a few seconds lets tests exercise stale connections).
 #                     Given to a running server, it is applied with SET GLOBAL.
+#   --ssl-dir DIR     TLS: the server presents DIR/server-cert.pem (key
+#                     DIR/server-key.pem) and trusts client certificates signed
+#                     by DIR/ca.pem; the user must then connect with such a
+#                     client certificate (REQUIRE X509).  Read when mysqld
+#                     starts (a running server keeps its own): restart to add
+#                     or drop it.  Without it the user needs no TLS.
 #   --fresh           drop the database first: start (or url) gives an empty one
 #
-# Environment: MARIADB_PORT, MARIADB_DATADIR, MARIADB_WAIT_TIMEOUT (as the
+# Environment: MARIADB_PORT, MARIADB_DATADIR, MARIADB_WAIT_TIMEOUT, MARIADB_SSL_DIR (as the
 # options), MARIADB_DATABASE / MARIADB_USER / MARIADB_PASSWORD (default
 # mlmd / mlmd / mlmd).  The user may create and drop any database (Django's test
 # runner creates test_<name>; MLMD configs may create theirs).
@@ -39,12 +46,13 @@ say() { printf 'mariadb: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 command=${1:-}
-[[ -n $command ]] || { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ -n $command ]] || { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 shift
 
 port=${MARIADB_PORT:-}
 datadir=${MARIADB_DATADIR:-$ROOT/var/mariadb}
 wait_timeout=${MARIADB_WAIT_TIMEOUT:-}
+ssl_dir=${MARIADB_SSL_DIR:-}
 database=${MARIADB_DATABASE:-mlmd}
 user=${MARIADB_USER:-mlmd}
 password=${MARIADB_PASSWORD:-mlmd}
@@ -58,6 +66,8 @@ while [[ $# -gt 0 ]]; do
         --datadir=*) datadir=${1#*=}; shift ;;
         --wait-timeout) wait_timeout=${2:?--wait-timeout needs seconds}; shift 2 ;;
         --wait-timeout=*) wait_timeout=${1#*=}; shift ;;
+        --ssl-dir) ssl_dir=${2:?--ssl-dir needs a directory}; shift 2 ;;
+        --ssl-dir=*) ssl_dir=${1#*=}; shift ;;
         --fresh) fresh=1; shift ;;
         *) die "unknown argument $1 (see: $0 without arguments)" ;;
     esac
@@ -67,6 +77,14 @@ done
 [[ $database =~ ^[A-Za-z0-9_]+$ && $user =~ ^[A-Za-z0-9_]+$ ]] || die "MARIADB_DATABASE and MARIADB_USER take letters, digits and _ only"
 [[ $password != *"'"* && $password != *"\\"* ]] || die "MARIADB_PASSWORD may not contain quotes or backslashes"
 
+if [[ -n $ssl_dir ]]; then
+    [[ -d $ssl_dir ]] || die "--ssl-dir $ssl_dir is not a directory"
+    ssl_dir="$(cd "$ssl_dir" && pwd)"
+    for pem in ca.pem server-cert.pem server-key.pem; do
+        [[ -r $ssl_dir/$pem ]] || die "--ssl-dir $ssl_dir has no readable $pem"
+    done
+fi
+
 mkdir -p "$datadir"
 datadir="$(cd "$datadir" && pwd)"
 data=$datadir/data
@@ -74,6 +92,7 @@ cnf=$datadir/my.cnf
 pidfile=$datadir/mysqld.pid
 log=$datadir/mysqld.log
 portfile=$datadir/port
+ssl_dir_file=$datadir/ssl-dir
 # A Unix socket path may be at most 107 bytes; a deep checkout gets one in /tmp.
 socket=$datadir/mysqld.sock
 if ((${#socket} > 100)); then
@@ -163,6 +182,13 @@ innodb_log_file_size=64M
 innodb_flush_log_at_trx_commit=2
 skip-log-bin
 EOF
+    if [[ -n $ssl_dir ]]; then
+        cat >>"$cnf" <<EOF
+ssl-ca=$ssl_dir/ca.pem
+ssl-cert=$ssl_dir/server-cert.pem
+ssl-key=$ssl_dir/server-key.pem
+EOF
+    fi
 }
 
 start() {
@@ -172,6 +198,8 @@ start() {
             admin -e "SET GLOBAL wait_timeout=$wait_timeout, GLOBAL interactive_timeout=$wait_timeout"
         fi
         [[ -f $portfile ]] && port=$(cat "$portfile")
+        # The running server keeps the TLS setup it started with.
+        ssl_dir=$(cat "$ssl_dir_file" 2>/dev/null || true)
         ensure_database
         print_url
         return
@@ -184,6 +212,7 @@ start() {
     if [[ -z $port && -f $portfile ]]; then port=$(cat "$portfile"); fi
     if [[ -z $port ]]; then port=$(free_port); fi
     printf '%s\n' "$port" >"$portfile"
+    if [[ -n $ssl_dir ]]; then printf '%s\n' "$ssl_dir" >"$ssl_dir_file"; else rm -f "$ssl_dir_file"; fi
     write_config
     if [[ ! -d $data/mysql ]]; then
         say "creating the data directory $data"
@@ -217,6 +246,8 @@ start() {
 }
 
 ensure_database() {
+    local require=NONE
+    [[ -z $ssl_dir ]] || require=X509
     if ((fresh)); then admin -e "DROP DATABASE IF EXISTS \`$database\`"; fi
     admin <<EOF
 CREATE DATABASE IF NOT EXISTS \`$database\` CHARACTER SET utf8mb4;
@@ -226,6 +257,8 @@ ALTER USER '$user'@'localhost' IDENTIFIED BY '$password';
 ALTER USER '$user'@'%' IDENTIFIED BY '$password';
 GRANT ALL PRIVILEGES ON *.* TO '$user'@'localhost';
 GRANT ALL PRIVILEGES ON *.* TO '$user'@'%';
+ALTER USER '$user'@'localhost' REQUIRE $require;
+ALTER USER '$user'@'%' REQUIRE $require;
 EOF
 }
 
