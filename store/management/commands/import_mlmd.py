@@ -13,7 +13,9 @@ written to a JSON file whose path is printed.
 
 Rows are copied in batches, each in its own transaction; an interrupted import
 (Ctrl-C, a crash, a lost connection) continues with ``--resume`` and copies no
-row twice.  The import ends with a verification report: rows per entity in the
+row twice.  Then the imported nodes get their stored messages (what
+``fill_node_messages`` does), so that the store reads fast from the start.
+The import ends with a verification report: rows per entity in the
 source and in the store, and a sample of nodes compared field by field.  The
 exit status is 0 when the report is clean, 1 when it found a difference.
 """
