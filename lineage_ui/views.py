@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -18,11 +19,13 @@ from lineage_ui.access import reader_required
 from store.models import GraphDrawing
 from store.services import dashboard, graph_jobs
 from store.services.errors import InvalidArgument, NotFound
+from store.services.transactions import is_retryable
 
 KINDS = ("artifact", "execution", "context")
 MAX_HOPS = 20
 DEFAULT_HOPS = 4
 CONTEXT_TABLE_ROWS = 25  # rows per page of a context's executions and artifacts tables
+BUSY_RETRY_AFTER_SECONDS = 1
 
 
 def _int(params: QueryDict, name: str, default: int, *, low: int = 1, high: int = 10**9) -> int:
@@ -54,6 +57,16 @@ def dashboard_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             return view(request, *args, **kwargs)
         except NotFound as exc:
             raise Http404(exc.message) from exc
+        except DatabaseError as exc:
+            # A page view may write (it queues the context's drawing); another process holding the
+            # database's write lock longer than we wait means busy, not broken: 503, as the REST API.
+            if not is_retryable(exc):
+                raise
+            response = HttpResponse(
+                "The store is busy; reload this page in a moment.\n", status=503, content_type="text/plain"
+            )
+            response["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+            return response
 
     return wrapper
 

@@ -14,12 +14,14 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connections
+from django.db import OperationalError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from mlmdsite.env import mysql_database, sqlite_database
@@ -108,7 +110,7 @@ def _ephemeral_sqlite_file() -> str:
 
 
 def _remove_sqlite_files(path: str) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", ".migrate-lock"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path + suffix)
 
@@ -158,12 +160,104 @@ def migrate_if_needed(alias: str) -> bool:
 
     The server must work on a fresh database (a new ``DATABASE_URL`` or the
     SQLite file of an MLMD config), as MLMD's own server creates its schema.
+    Several servers started at once on one empty database (replicas, a
+    restarted deployment) would each run the same migrations and trip over
+    each other's tables, so migrating is serialized by a lock on the database
+    and the plan is checked again once the lock is held: the first process
+    migrates, the others find nothing left to do.
     """
     if not has_unapplied_migrations(alias):
         return False
-    logger.info("Applying migrations to %s", describe(alias))
-    # Inside using(): the store router sends store models to the selected alias,
-    # so a data migration's ORM queries land on the database being migrated.
-    with db.using(alias):
-        call_command("migrate", database=alias, interactive=False, verbosity=0)
+    with migration_lock(alias):
+        if not has_unapplied_migrations(alias):
+            return False
+        logger.info("Applying migrations to %s", describe(alias))
+        # Inside using(): the store router sends store models to the selected alias,
+        # so a data migration's ORM queries land on the database being migrated.
+        with db.using(alias):
+            call_command("migrate", database=alias, interactive=False, verbosity=0)
     return True
+
+
+# Longest wait for another process's migrations; a first migration takes seconds.
+MIGRATION_LOCK_TIMEOUT_SECONDS = 300
+
+
+@contextlib.contextmanager
+def migration_lock(alias: str, timeout: float = MIGRATION_LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold, across processes, the right to migrate the database of ``alias``.
+
+    SQLite: an exclusive ``flock`` on a file next to the database (SQLite itself
+    cannot be locked across a whole ``migrate``, which commits many times).
+    MySQL/MariaDB: the server's named lock ``GET_LOCK``, on a connection of its
+    own so that the migrations' connection may come and go; the server frees it
+    if the process dies.
+    """
+    database = connections.settings[alias]
+    vendor = str(database["ENGINE"]).rsplit(".", 1)[-1]
+    if vendor == "sqlite3":
+        path = _sqlite_path(str(database["NAME"]))
+        if path is None:  # in memory: private to this process
+            yield
+            return
+        with _file_lock(f"{path}.migrate-lock", timeout, describe(alias)):
+            yield
+        return
+    with _named_lock(alias, timeout):
+        yield
+
+
+def _sqlite_path(name: str) -> str | None:
+    """The file behind an SQLite ``NAME`` (a path or a ``file:`` URI); None in memory."""
+    if name.startswith("file:"):
+        parts = urlsplit(name)
+        if dict(parse_qsl(parts.query)).get("mode") == "memory":
+            return None
+        name = unquote(parts.path)
+    if not name or name == ":memory:":
+        return None
+    return os.path.abspath(name)
+
+
+@contextlib.contextmanager
+def _file_lock(path: str, timeout: float, what: str) -> Iterator[None]:
+    import fcntl
+
+    deadline = time.monotonic() + timeout
+    with open(path, "a+b") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise OperationalError(
+                        f"another process has been migrating {what} for over {timeout:.0f} s ({path})"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _named_lock(alias: str, timeout: float) -> Iterator[None]:
+    database_name = str(connections.settings[alias]["NAME"])
+    # A name per database (MySQL limits it to 64 characters), so that servers of
+    # different databases on one MySQL server do not wait for each other.
+    name = f"mlmd_migrate:{hashlib.sha256(database_name.encode()).hexdigest()[:40]}"
+    lock_connection = connections.create_connection(alias)
+    try:
+        with lock_connection.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, %s)", [name, int(timeout)])
+            (acquired,) = cursor.fetchone()
+        if acquired != 1:
+            raise OperationalError(f"another process has been migrating {describe(alias)} for over {timeout:.0f} s")
+        try:
+            yield
+        finally:
+            with lock_connection.cursor() as cursor:
+                cursor.execute("SELECT RELEASE_LOCK(%s)", [name])
+    finally:
+        lock_connection.close()
