@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from django.db import DEFAULT_DB_ALIAS, close_old_connections
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from store import db
 from store.proto import metadata_store_service_pb2
@@ -82,14 +83,32 @@ class MetadataStoreServicer:
         response_class = message_factory.GetMessageClass(method.output_type)
         name = method.name
 
-        def behaviour(request: Message, context: grpc.ServicerContext) -> Message:
-            return self.handle(name, request, context)
+        def behaviour(request: Message | _Undecodable, context: grpc.ServicerContext) -> Message:
+            if isinstance(request, _Undecodable):
+                _abort(context, name, grpc.StatusCode.INVALID_ARGUMENT, f"The request is not a valid {request.type_name}: {request.reason}")
+            return self.handle(name, request, context)  # type: ignore[arg-type]
+
+        def deserialize(data: bytes) -> Message | _Undecodable:
+            # grpcio answers INTERNAL when a deserializer raises; bytes that are no
+            # request are the client's error, so the handler answers INVALID_ARGUMENT.
+            try:
+                return request_class.FromString(data)
+            except DecodeError as exc:
+                return _Undecodable(method.input_type.full_name, str(exc)[:200])
 
         return grpc.unary_unary_rpc_method_handler(
             behaviour,
-            request_deserializer=request_class.FromString,
+            request_deserializer=deserialize,
             response_serializer=response_class.SerializeToString,
         )
+
+
+@dataclass(frozen=True)
+class _Undecodable:
+    """What a request frame that does not parse is deserialized to (the handler refuses it)."""
+
+    type_name: str
+    reason: str
 
 
 def _abort(context: grpc.ServicerContext, method: str, code: grpc.StatusCode, message: str) -> None:
