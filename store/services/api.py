@@ -14,12 +14,12 @@ from typing import Any
 from django.db import DatabaseError
 
 from store.choices import TypeKind
-from store.models import Artifact, Context, Execution
+from store.models import Artifact, Association, Attribution, Context, Execution
 from store.proto import metadata_store_service_pb2 as svc
-from store.services import executions, graph_jobs, lineage, nodes, relations, types
+from store.services import executions, graph_jobs, lineage, nodes, relations, sql, types
 from store.services.errors import InvalidArgument, MetadataStoreError, NotFound, Unimplemented
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION, NodeKind
-from store.services.listing import list_nodes
+from store.services.listing import Scope, list_nodes
 from store.services.retry import run_with_retry
 from store.services.transactions import reading, translate_database_error
 
@@ -212,22 +212,25 @@ _NODE_KINDS = (("Artifact", ARTIFACT, "artifacts"), ("Execution", EXECUTION, "ex
 def _register_node_reads(label: str, kind: NodeKind, plural: str) -> None:
     def get_all(request: Any) -> Any:
         response = getattr(svc, f"Get{label}sResponse")()
-        _, token = list_nodes(kind, kind.model.objects.all(), _options(request), into=getattr(response, plural))
+        _, token = list_nodes(
+            kind, kind.model.objects.all(), _options(request), into=getattr(response, plural), plain=Scope()
+        )
         if token:
             response.next_page_token = token
         return response
 
     def get_by_type(request: Any) -> Any:
         response = getattr(svc, f"Get{label}sByTypeResponse")()
-        queryset = nodes.nodes_of_type(kind, request.type_name, request.type_version)
-        if queryset is None:
+        type_id = nodes.type_id_of(kind, request.type_name, request.type_version)
+        if type_id is None:
             return response
         _, token = list_nodes(
             kind,
-            queryset,
+            kind.model.objects.filter(type_id=type_id),
             _options(request),
             scope=f"type:{request.type_name}:{request.type_version}",
             into=getattr(response, plural),
+            plain=Scope(where="n.type_id = %s", params=(type_id,)),
         )
         if token:
             response.next_page_token = token
@@ -361,7 +364,16 @@ def _get_artifacts_by_context(request: Any) -> Any:
     response = svc.GetArtifactsByContextResponse()
     queryset = Artifact.objects.filter(attributions__context_id=request.context_id)
     _, token = list_nodes(
-        ARTIFACT, queryset, _options(request), scope=f"context:{request.context_id}", into=response.artifacts
+        ARTIFACT,
+        queryset,
+        _options(request),
+        scope=f"context:{request.context_id}",
+        into=response.artifacts,
+        plain=Scope(
+            joins=f"JOIN {sql.table(Attribution)} m ON m.artifact_id = n.id",
+            where="m.context_id = %s",
+            params=(request.context_id,),
+        ),
     )
     if token:
         response.next_page_token = token
@@ -373,7 +385,16 @@ def _get_executions_by_context(request: Any) -> Any:
     response = svc.GetExecutionsByContextResponse()
     queryset = Execution.objects.filter(associations__context_id=request.context_id)
     _, token = list_nodes(
-        EXECUTION, queryset, _options(request), scope=f"context:{request.context_id}", into=response.executions
+        EXECUTION,
+        queryset,
+        _options(request),
+        scope=f"context:{request.context_id}",
+        into=response.executions,
+        plain=Scope(
+            joins=f"JOIN {sql.table(Association)} m ON m.execution_id = n.id",
+            where="m.context_id = %s",
+            params=(request.context_id,),
+        ),
     )
     if token:
         response.next_page_token = token

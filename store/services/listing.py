@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q, QuerySet
 
 from store.proto import metadata_store_pb2 as pb
+from store.services import sql
 from store.services.errors import InvalidArgument
 from store.services.filter_query import filter_nodes
 from store.services.kinds import NodeKind
@@ -56,26 +58,41 @@ def decode_token(token: str, digest: str) -> tuple[int, int]:
     return value, last_id
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The rows of a list as plain SQL: ``joins`` after ``FROM <node table> n``, a ``where`` on them.
+
+    Given with the queryset of the same rows, it lets a list without a filter
+    query skip building an ORM query (which costs more than running it).
+    """
+
+    joins: str = ""
+    where: str = "1 = 1"
+    params: tuple[Any, ...] = ()
+
+
 def list_nodes(
-    kind: NodeKind, queryset: QuerySet[Any], options: Any | None, *, scope: str = "", into: Any = None
+    kind: NodeKind,
+    queryset: QuerySet[Any],
+    options: Any | None,
+    *,
+    scope: str = "",
+    into: Any = None,
+    plain: Scope | None = None,
 ) -> tuple[list[Any], str]:
     """One page of nodes as messages, and the token of the next page ('' when none).
 
     ``into``: the response's repeated field to build them in (see ``nodes.node_protos``).
+    ``plain``: the same rows as ``queryset``, in plain SQL (used when there is no filter query).
     """
+    filter_query = options.filter_query if options is not None and options.HasField("filter_query") else ""
+    if plain is not None and not filter_query:
+        return _plain_page(kind, plain, options, scope, into)
     if options is None:
         return node_protos(kind, queryset.order_by("id"), into=into), ""
-    filter_query = options.filter_query if options.HasField("filter_query") else ""
     if filter_query:
         queryset = filter_nodes(queryset, kind.name, filter_query)
-    order = options.order_by_field
-    column = _ORDER_COLUMNS.get(order.field if order.HasField("field") else pb.ListOperationOptions.OrderByField.ID)
-    if column is None:
-        raise InvalidArgument(f"order_by_field.field {order.field} is not one of CREATE_TIME, LAST_UPDATE_TIME, ID")
-    ascending = order.is_asc if order.HasField("is_asc") else True
-    limit = options.max_result_size if options.HasField("max_result_size") else 20
-    if limit <= 0:
-        raise InvalidArgument(f"max_result_size must be positive, got {limit}")
+    column, ascending, limit = _order(options)
     digest = _digest(kind, scope, column, ascending, filter_query)
 
     if options.HasField("next_page_token") and options.next_page_token:
@@ -91,6 +108,50 @@ def list_nodes(
         ordering = [f"-{c}" for c in ordering]
     names = read_columns(kind)
     rows = fetch_queryset(queryset.order_by(*ordering)[: limit + 1], names)
+    next_token = ""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_token = encode_token(last[names.index(column)], last[0], digest)
+    return node_protos(kind, rows, into=into), next_token
+
+
+def _order(options: Any) -> tuple[str, bool, int]:
+    """(order column, ascending, page size) of list options."""
+    order = options.order_by_field
+    column = _ORDER_COLUMNS.get(order.field if order.HasField("field") else pb.ListOperationOptions.OrderByField.ID)
+    if column is None:
+        raise InvalidArgument(f"order_by_field.field {order.field} is not one of CREATE_TIME, LAST_UPDATE_TIME, ID")
+    ascending = order.is_asc if order.HasField("is_asc") else True
+    limit = options.max_result_size if options.HasField("max_result_size") else 20
+    if limit <= 0:
+        raise InvalidArgument(f"max_result_size must be positive, got {limit}")
+    return column, ascending, limit
+
+
+def _plain_page(kind: NodeKind, plain: Scope, options: Any | None, scope: str, into: Any) -> tuple[list[Any], str]:
+    """``list_nodes`` without a filter query, in plain SQL: the same pages and tokens."""
+    names = read_columns(kind)
+    head = f"SELECT {', '.join('n.' + sql.quote(name) for name in names)} FROM {sql.table(kind.model)} n {plain.joins}"
+    if options is None:
+        rows = sql.fetchall(f"{head} WHERE {plain.where} ORDER BY n.id", plain.params)
+        return node_protos(kind, rows, into=into), ""
+    column, ascending, limit = _order(options)
+    digest = _digest(kind, scope, column, ascending, "")
+    where, params = [plain.where], list(plain.params)
+    compare = ">" if ascending else "<"
+    if options.HasField("next_page_token") and options.next_page_token:
+        value, last_id = decode_token(options.next_page_token, digest)
+        if column == "id":
+            where.append(f"n.id {compare} %s")
+            params.append(last_id)
+        else:
+            quoted = f"n.{sql.quote(column)}"
+            where.append(f"({quoted} {compare} %s OR ({quoted} = %s AND n.id {compare} %s))")
+            params.extend([value, value, last_id])
+    direction = "ASC" if ascending else "DESC"
+    ordering = f"n.id {direction}" if column == "id" else f"n.{sql.quote(column)} {direction}, n.id {direction}"
+    rows = sql.fetchall(f"{head} WHERE {' AND '.join(where)} ORDER BY {ordering} LIMIT %s", [*params, limit + 1])
     next_token = ""
     if len(rows) > limit:
         rows = rows[:limit]

@@ -259,15 +259,14 @@ def node_by_type_and_name(kind: NodeKind, type_name: str, type_version: str, nam
     return node_protos(kind, [row])[0] if row else None
 
 
-def nodes_of_type(kind: NodeKind, type_name: str, type_version: str = "") -> QuerySet[Any] | None:
-    """Nodes of the named type (None when no such type exists)."""
+def type_id_of(kind: NodeKind, type_name: str, type_version: str = "") -> int | None:
+    """The id of the named type of ``kind``'s nodes (None when no such type exists)."""
     found = sql.fetchall(
         f"SELECT id FROM {sql.table(Type)} WHERE kind = %s AND name = %s AND version = %s",
         [int(kind.type_kind), type_name, type_version or ""],
     )
-    if not found:
-        return None
-    return kind.model.objects.filter(type_id=found[0][0])
+    return found[0][0] if found else None
+
 
 
 # ---------------------------------------------------------------------------- writes
