@@ -24,7 +24,7 @@ from django.core.management import call_command
 from django.db import OperationalError, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from mlmdsite.env import mysql_database, sqlite_database
+from mlmdsite.env import sqlite_database
 from store import db
 from store.proto import metadata_store_pb2 as pb
 from store.services.errors import InvalidArgument, Unimplemented
@@ -116,27 +116,12 @@ def _remove_sqlite_files(path: str) -> None:
 
 
 def _mysql_settings(config: pb.MySQLDatabaseConfig) -> dict[str, Any]:
+    """The same mapping as the in-process store's (an empty host is the local server's socket, as in MLMD)."""
+    from store.metadata_store import mysql_settings
+
     if not config.database:
         raise InvalidArgument("connection_config.mysql.database is required.")
-    ssl: dict[str, str] = {}
-    extra: dict[str, str] = {}
-    if config.HasField("ssl_options"):
-        options = config.ssl_options
-        ssl = {
-            name: getattr(options, name) for name in ("key", "cert", "ca", "capath", "cipher") if getattr(options, name)
-        }
-        if options.verify_server_cert:
-            extra["ssl_mode"] = "VERIFY_IDENTITY"
-    return mysql_database(
-        host=config.host or "127.0.0.1",
-        port=config.port or 3306,
-        name=config.database,
-        user=config.user,
-        password=config.password,
-        socket=config.socket,
-        ssl=ssl or None,
-        extra=extra or None,
-    )
+    return mysql_settings(config)
 
 
 def describe(alias: str) -> str:
