@@ -801,6 +801,8 @@ class _Compiler:
     kind: str
     relations: dict[str, FilteredRelation] = field(default_factory=dict)  # ORM alias -> join
     aliases: dict[str, str] = field(default_factory=dict)  # query alias -> ORM alias
+    # ("gt" | "lt", id) when the caller keeps only node ids beyond a page boundary.
+    id_bound: tuple[str, int] | None = None
 
     # -- entry point
 
@@ -910,11 +912,12 @@ class _Compiler:
         the joined row, so negation never crosses the join.
         """
         if operand.owner_path == "id":
-            rows = (
-                operand.model._base_manager.filter(name=operand.name, is_custom=operand.is_custom)
-                .filter(make_lookup(F(operand.column)))
-                .values(operand.owner_field)
-            )
+            rows = operand.model._base_manager.filter(name=operand.name, is_custom=operand.is_custom)
+            if self.id_bound is not None:
+                # The caller keeps only ids beyond the bound, so the set need not hold the others
+                # (true under negation too): a later page does not collect the earlier pages' rows.
+                rows = rows.filter(**{f"{operand.owner_field}__{self.id_bound[0]}": self.id_bound[1]})
+            rows = rows.filter(make_lookup(F(operand.column))).values(operand.owner_field)
             return Q(id__in=rows)
         return Q(self._property_exists(operand, make_lookup))
 
@@ -1072,13 +1075,15 @@ def _coerce(operand: _Operand, literal: Literal) -> object:
 # ---------------------------------------------------------------------------
 
 
-def filter_nodes(queryset: QuerySet, kind: str, query: str) -> QuerySet:
+def filter_nodes(queryset: QuerySet, kind: str, query: str, *, id_bound: tuple[str, int] | None = None) -> QuerySet:
     """Narrow ``queryset`` (of artifacts, executions or contexts, per ``kind``) by an MLMD filter query.
 
     Returns a queryset without duplicate rows that can still be ordered and
     sliced.  A blank query returns ``queryset`` unchanged.  A malformed query,
     an unknown attribute or a type mismatch raises :class:`FilterQueryError`,
-    an :class:`~store.services.errors.InvalidArgument`.
+    an :class:`~store.services.errors.InvalidArgument`.  ``id_bound``
+    (``("gt", id)`` or ``("lt", id)``) keeps only the nodes beyond that id: a
+    page after a token, evaluated without the rows of the pages before it.
     """
     model = _MODELS.get(kind)
     if model is None:
@@ -1087,14 +1092,15 @@ def filter_nodes(queryset: QuerySet, kind: str, query: str) -> QuerySet:
         raise ValueError(f"a {kind} filter needs a queryset of {model.__name__}, not {queryset.model.__name__}")
     if query is None or not query.strip():
         return queryset
-    compiler = _Compiler(kind)
+    compiler = _Compiler(kind, id_bound=id_bound)
     condition = compiler.compile(parse(query))
+    bound = Q(**{f"pk__{id_bound[0]}": id_bound[1]}) if id_bound is not None else Q()
     if not compiler.relations:
-        return queryset.filter(condition)
+        return queryset.filter(condition & bound)
     matching = (
         model._base_manager.db_manager(queryset.db)
         .annotate(**compiler.relations)
-        .filter(condition)
+        .filter(condition & bound)
         .values("pk")
     )
-    return queryset.filter(pk__in=matching)
+    return queryset.filter(Q(pk__in=matching) & bound)

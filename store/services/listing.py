@@ -91,18 +91,23 @@ def list_nodes(
     if options is None:
         return node_protos(kind, queryset.order_by("id"), into=into), ""
     if filter_query:
-        queryset = filter_nodes(queryset, kind.name, filter_query)
+        # Checked before the options, so that a bad query is the error a caller sees first.
+        filter_nodes(kind.model.objects.none(), kind.name, filter_query)
     column, ascending, limit = _order(options)
     digest = _digest(kind, scope, column, ascending, filter_query)
 
+    id_bound = None
     if options.HasField("next_page_token") and options.next_page_token:
         value, last_id = decode_token(options.next_page_token, digest)
         if column == "id":
-            queryset = queryset.filter(id__gt=last_id) if ascending else queryset.filter(id__lt=last_id)
+            id_bound = ("gt" if ascending else "lt", last_id)
+            queryset = queryset.filter(**{f"id__{id_bound[0]}": last_id})
         elif ascending:
             queryset = queryset.filter(Q(**{f"{column}__gt": value}) | Q(**{column: value, "id__gt": last_id}))
         else:
             queryset = queryset.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "id__lt": last_id}))
+    if filter_query:
+        queryset = filter_nodes(queryset, kind.name, filter_query, id_bound=id_bound)
     ordering = [column, "id"] if column != "id" else ["id"]
     if not ascending:
         ordering = [f"-{c}" for c in ordering]
