@@ -14,7 +14,7 @@ from typing import Any
 from django.db import DatabaseError
 
 from store.choices import TypeKind
-from store.models import Artifact, Association, Attribution, Context, Execution
+from store.models import Artifact, Association, Attribution, Context
 from store.proto import metadata_store_service_pb2 as svc
 from store.services import executions, graph_jobs, lineage, nodes, relations, sql, types
 from store.services.errors import InvalidArgument, MetadataStoreError, NotFound, Unimplemented
@@ -359,46 +359,33 @@ def _get_children_contexts_by_contexts(request: Any) -> Any:
     return _linked_contexts(ids, relations.children_by_contexts(ids), svc.GetChildrenContextsByContextsResponse(), "children_contexts")
 
 
-@handler("GetArtifactsByContext")
-def _get_artifacts_by_context(request: Any) -> Any:
-    response = svc.GetArtifactsByContextResponse()
-    queryset = Artifact.objects.filter(attributions__context_id=request.context_id)
-    _, token = list_nodes(
-        ARTIFACT,
-        queryset,
-        _options(request),
-        scope=f"context:{request.context_id}",
-        into=response.artifacts,
-        plain=Scope(
-            joins=f"JOIN {sql.table(Attribution)} m ON m.artifact_id = n.id",
-            where="m.context_id = %s",
-            params=(request.context_id,),
-        ),
-    )
-    if token:
-        response.next_page_token = token
-    return response
+def _register_by_context(label: str, kind: NodeKind, plural: str, link: type, lookup: str) -> None:
+    """Get{Artifacts,Executions}ByContext: the members of a context, paged."""
+    response_cls = getattr(svc, f"Get{label}sByContextResponse")
+
+    def get(request: Any) -> Any:
+        response = response_cls()
+        _, token = list_nodes(
+            kind,
+            kind.model.objects.filter(**{f"{lookup}__context_id": request.context_id}),
+            _options(request),
+            scope=f"context:{request.context_id}",
+            into=getattr(response, plural),
+            plain=Scope(
+                joins=f"JOIN {sql.table(link)} m ON m.{kind.name}_id = n.id",
+                where="m.context_id = %s",
+                params=(request.context_id,),
+            ),
+        )
+        if token:
+            response.next_page_token = token
+        return response
+
+    handler(f"Get{label}sByContext")(get)
 
 
-@handler("GetExecutionsByContext")
-def _get_executions_by_context(request: Any) -> Any:
-    response = svc.GetExecutionsByContextResponse()
-    queryset = Execution.objects.filter(associations__context_id=request.context_id)
-    _, token = list_nodes(
-        EXECUTION,
-        queryset,
-        _options(request),
-        scope=f"context:{request.context_id}",
-        into=response.executions,
-        plain=Scope(
-            joins=f"JOIN {sql.table(Association)} m ON m.execution_id = n.id",
-            where="m.context_id = %s",
-            params=(request.context_id,),
-        ),
-    )
-    if token:
-        response.next_page_token = token
-    return response
+_register_by_context("Artifact", ARTIFACT, "artifacts", Attribution, "attributions")
+_register_by_context("Execution", EXECUTION, "executions", Association, "associations")
 
 
 # ---------------------------------------------------------------------------- lineage

@@ -113,12 +113,7 @@ def list_nodes(
         ordering = [f"-{c}" for c in ordering]
     names = read_columns(kind)
     rows = fetch_queryset(queryset.order_by(*ordering)[: limit + 1], names)
-    next_token = ""
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_token = encode_token(last[names.index(column)], last[0], digest)
-    return node_protos(kind, rows, into=into), next_token
+    return _page(kind, rows, limit, column, digest, into)
 
 
 def _order(options: Any) -> tuple[str, bool, int]:
@@ -157,9 +152,16 @@ def _plain_page(kind: NodeKind, plain: Scope, options: Any | None, scope: str, i
     direction = "ASC" if ascending else "DESC"
     ordering = f"n.id {direction}" if column == "id" else f"n.{sql.quote(column)} {direction}, n.id {direction}"
     rows = sql.fetchall(f"{head} WHERE {' AND '.join(where)} ORDER BY {ordering} LIMIT %s", [*params, limit + 1])
+    return _page(kind, rows, limit, column, digest, into)
+
+
+def _page(
+    kind: NodeKind, rows: list[tuple[Any, ...]], limit: int, column: str, digest: str, into: Any
+) -> tuple[list[Any], str]:
+    """The messages of a page fetched with one row more than ``limit``, and the next page's token."""
     next_token = ""
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_token = encode_token(last[names.index(column)], last[0], digest)
+        next_token = encode_token(last[read_columns(kind).index(column)], last[0], digest)
     return node_protos(kind, rows, into=into), next_token
