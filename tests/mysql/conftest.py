@@ -70,6 +70,23 @@ def _server_url() -> str:
     pytest.skip(reason)
 
 
+def throwaway_mariadb(command: str, datadir: Path, *args: str) -> str:
+    """``scripts/mariadb.sh COMMAND --datadir DATADIR ARGS``: a server of a test's own; its stdout.
+
+    Skipped when it cannot run, except in CI (``CI`` set), where that fails the test.
+    """
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "mariadb.sh"), command, "--datadir", str(datadir), *args],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    if done.returncode != 0:
+        reason = f"scripts/mariadb.sh {command} failed: {done.stderr.strip()[-600:]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return done.stdout.strip()
+
+
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))

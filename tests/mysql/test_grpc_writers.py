@@ -22,9 +22,8 @@ from tests.grpc.servers import ServerProcess
 from tests.mysql.conftest import MYSQL, empty_store_tables
 from tests.reliability import conftest as reliability
 from tests.reliability.mlmd_clients.harness import (
+    RaceChecks,
     Races,
-    check_one_winner,
-    check_reuse,
     distinct_writes,
     run_races,
     serving,
@@ -70,25 +69,5 @@ def races(mysql_url: str, django_db_blocker: Any, tmp_path_factory: pytest.TempP
     yield found
 
 
-def test_new_context_name_one_writer_wins_the_rest_already_exists(
-    races: Races, figure: Callable[[str], None]
-) -> None:
-    check_one_winner(races, "context", figure)
-
-
-def test_artifact_external_id_one_writer_wins_the_rest_already_exists(
-    races: Races, figure: Callable[[str], None]
-) -> None:
-    check_one_winner(races, "external_id", figure)
-
-
-def test_new_type_name_and_version_one_writer_wins_the_rest_already_exists(
-    races: Races, figure: Callable[[str], None]
-) -> None:
-    check_one_winner(races, "type", figure)
-
-
-def test_reusing_a_new_context_by_name_every_writer_gets_the_one_context(
-    races: Races, figure: Callable[[str], None]
-) -> None:
-    check_reuse(races, figure)
+class TestSameKeyRacesOnMariaDB(RaceChecks):
+    """16 writers x 50 rounds per kind of key (see ``RaceChecks``)."""

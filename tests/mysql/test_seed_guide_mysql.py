@@ -35,10 +35,10 @@ from store import errors, metadata_store
 from store.proto import metadata_store_pb2 as pb
 from store.proto import metadata_store_service_pb2 as svc
 from tests.grpc.servers import start_server
+from tests.mysql.conftest import throwaway_mariadb
 from tests.reliability import conftest as reliability
 
 ROOT = Path(__file__).resolve().parents[2]
-MARIADB = ROOT / "scripts" / "mariadb.sh"
 SCRIPT = ROOT / "tests" / "store" / "seed_guide_script.py"
 
 pytestmark = pytest.mark.slow
@@ -143,19 +143,6 @@ def _make_certificates(directory: Path) -> None:
                  "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}-cert.pem", cwd=directory)
 
 
-def _mariadb(command: str, datadir: Path, *args: str) -> str:
-    """scripts/mariadb.sh on a throwaway data directory; its stdout.  Skipped (failed in CI) when it cannot run."""
-    done = subprocess.run(
-        ["bash", str(MARIADB), command, "--datadir", str(datadir), *args],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    if done.returncode != 0:
-        reason = f"scripts/mariadb.sh {command} failed: {done.stderr.strip()[-600:]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return done.stdout.strip()
-
 
 @dataclass(frozen=True)
 class TlsServer:
@@ -185,11 +172,11 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     certs = tmp_path_factory.mktemp("certs")
     _make_certificates(certs)
     datadir = tmp_path_factory.mktemp("mariadb-tls")
-    url = urlsplit(_mariadb("start", datadir, "--ssl-dir", str(certs)).splitlines()[-1])
+    url = urlsplit(throwaway_mariadb("start", datadir, "--ssl-dir", str(certs)).splitlines()[-1])
     try:
         yield TlsServer(url.hostname or "127.0.0.1", url.port or 3306, url.username or "", url.password or "", certs)
     finally:
-        _mariadb("stop", datadir)
+        throwaway_mariadb("stop", datadir)
 
 
 @pytest.fixture(scope="module")

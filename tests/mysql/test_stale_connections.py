@@ -16,8 +16,6 @@ succeeds, on a new connection:
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +35,7 @@ from store.proto import metadata_store_pb2 as pb
 from store.proto import metadata_store_service_pb2 as svc
 from store.services import api
 from tests.grpc.servers import start_server
+from tests.mysql.conftest import throwaway_mariadb
 from tests.reliability import conftest as reliability
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,25 +48,12 @@ pytestmark = pytest.mark.slow
 figure = reliability.figure  # the reliability tests' figure fixture: each test prints its figure
 
 
-def _mariadb(command: str, datadir: Path, *args: str) -> str:
-    """scripts/mariadb.sh on a throwaway data directory; its stdout.  Skipped (failed in CI) when it cannot run."""
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "mariadb.sh"), command, "--datadir", str(datadir), *args],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    if done.returncode != 0:
-        reason = f"scripts/mariadb.sh {command} failed: {done.stderr.strip()[-600:]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return done.stdout.strip()
-
 
 @pytest.fixture(scope="module")
 def short_timeout_url(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> Iterator[str]:
     """A migrated database on a MariaDB whose wait_timeout is WAIT_TIMEOUT; registered as ALIAS."""
     datadir = tmp_path_factory.mktemp("mariadb-stale")
-    url = _mariadb("start", datadir, "--wait-timeout", str(WAIT_TIMEOUT)).splitlines()[-1]
+    url = throwaway_mariadb("start", datadir, "--wait-timeout", str(WAIT_TIMEOUT)).splitlines()[-1]
     try:
         with django_db_blocker.unblock():
             complete = connections.configure_settings(
@@ -85,7 +71,7 @@ def short_timeout_url(tmp_path_factory: pytest.TempPathFactory, django_db_blocke
                 connections[ALIAS].close()
                 connections.settings.pop(ALIAS, None)
     finally:
-        _mariadb("stop", datadir)
+        throwaway_mariadb("stop", datadir)
 
 
 def _connection_id(alias: str = ALIAS) -> int:

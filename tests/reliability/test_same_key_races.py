@@ -16,15 +16,14 @@ Never INTERNAL or UNKNOWN.  The MariaDB rows are in
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.reliability.conftest import sqlite_only
 from tests.reliability.mlmd_clients.harness import (
+    RaceChecks,
     Races,
-    check_one_winner,
-    check_reuse,
     run_races,
     serving,
     sqlite_query,
@@ -45,25 +44,5 @@ def races(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Races]:
     yield found
 
 
-def test_new_context_name_one_writer_wins_the_rest_already_exists(
-    races: Races, figure: Callable[[str], None]
-) -> None:
-    check_one_winner(races, "context", figure)
-
-
-def test_artifact_external_id_one_writer_wins_the_rest_already_exists(
-    races: Races, figure: Callable[[str], None]
-) -> None:
-    check_one_winner(races, "external_id", figure)
-
-
-def test_new_type_name_and_version_one_writer_wins_the_rest_already_exists(
-    races: Races, figure: Callable[[str], None]
-) -> None:
-    check_one_winner(races, "type", figure)
-
-
-def test_reusing_a_new_context_by_name_every_writer_gets_the_one_context(
-    races: Races, figure: Callable[[str], None]
-) -> None:
-    check_reuse(races, figure)
+class TestSameKeyRacesOnSQLite(RaceChecks):
+    """16 writers x 50 rounds per kind of key (see ``RaceChecks``)."""

@@ -392,3 +392,27 @@ def check_reuse(races: Races, figure: Callable[[str], None]) -> None:
     assert associations == dict.fromkeys(context_ids, races.writers)
     attributions = Counter(c for c, _ in _pairs(races.tables["attributions"]) if c in context_ids)
     assert attributions == dict.fromkeys(context_ids, races.writers)
+
+
+class RaceChecks:
+    """The same-key race checks, for a test class in a module that provides a ``races`` fixture."""
+
+    def test_new_context_name_one_writer_wins_the_rest_already_exists(
+        self, races: Races, figure: Callable[[str], None]
+    ) -> None:
+        check_one_winner(races, "context", figure)
+
+    def test_artifact_external_id_one_writer_wins_the_rest_already_exists(
+        self, races: Races, figure: Callable[[str], None]
+    ) -> None:
+        check_one_winner(races, "external_id", figure)
+
+    def test_new_type_name_and_version_one_writer_wins_the_rest_already_exists(
+        self, races: Races, figure: Callable[[str], None]
+    ) -> None:
+        check_one_winner(races, "type", figure)
+
+    def test_reusing_a_new_context_by_name_every_writer_gets_the_one_context(
+        self, races: Races, figure: Callable[[str], None]
+    ) -> None:
+        check_reuse(races, figure)
