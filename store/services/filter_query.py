@@ -1075,6 +1075,14 @@ def _coerce(operand: _Operand, literal: Literal) -> object:
 # ---------------------------------------------------------------------------
 
 
+def check_filter(kind: str, query: str) -> None:
+    """Raise the error ``filter_nodes`` would raise for ``query``, without building a queryset."""
+    if kind not in _MODELS:
+        raise ValueError(f"kind must be 'artifact', 'execution' or 'context', not {kind!r}")
+    if query is not None and query.strip():
+        _Compiler(kind).compile(parse(query))
+
+
 def filter_nodes(queryset: QuerySet, kind: str, query: str, *, id_bound: tuple[str, int] | None = None) -> QuerySet:
     """Narrow ``queryset`` (of artifacts, executions or contexts, per ``kind``) by an MLMD filter query.
 

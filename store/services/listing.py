@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from store.proto import metadata_store_pb2 as pb
 from store.services import sql
 from store.services.errors import InvalidArgument
-from store.services.filter_query import filter_nodes
+from store.services.filter_query import check_filter, filter_nodes
 from store.services.kinds import NodeKind
 from store.services.nodes import node_protos, read_columns
 from store.services.sql import fetch_queryset
@@ -92,7 +92,7 @@ def list_nodes(
         return node_protos(kind, queryset.order_by("id"), into=into), ""
     if filter_query:
         # Checked before the options, so that a bad query is the error a caller sees first.
-        filter_nodes(kind.model.objects.none(), kind.name, filter_query)
+        check_filter(kind.name, filter_query)
     column, ascending, limit = _order(options)
     digest = _digest(kind, scope, column, ascending, filter_query)
 
