@@ -70,11 +70,13 @@ class PropertyValue(models.Model):
             raise ValidationError("A property value holds exactly one of int, double, string, bool, struct or proto.")
 
 
-def _property_indexes(prefix: str) -> list[models.Index]:
+def _property_indexes(prefix: str, node: str) -> list[models.Index]:
+    # A filter on a property value selects the node ids of rows with a given name
+    # and value: with is_custom and the node's id in the index, it reads the index
+    # alone (the string value's index is made per vendor, migrations 0002 and 0007).
     return [
-        models.Index(fields=["name", "int_value"], name=f"{prefix}_name_int"),
-        models.Index(fields=["name", "double_value"], name=f"{prefix}_name_double"),
-        models.Index(fields=["name", "bool_value"], name=f"{prefix}_name_bool"),
+        models.Index(fields=["name", field, "is_custom", node], name=f"{prefix}_{short}_cover")
+        for field, short in (("int_value", "int"), ("double_value", "double"), ("bool_value", "bool"))
     ]
 
 
@@ -89,7 +91,7 @@ class ArtifactProperty(PropertyValue):
         constraints = [
             models.UniqueConstraint(fields=["artifact", "name", "is_custom"], name="artifactproperty_unique")
         ]
-        indexes = _property_indexes("artprop")
+        indexes = _property_indexes("artprop", "artifact")
 
 
 class ExecutionProperty(PropertyValue):
@@ -103,7 +105,7 @@ class ExecutionProperty(PropertyValue):
         constraints = [
             models.UniqueConstraint(fields=["execution", "name", "is_custom"], name="executionproperty_unique")
         ]
-        indexes = _property_indexes("exeprop")
+        indexes = _property_indexes("exeprop", "execution")
 
 
 class ContextProperty(PropertyValue):
@@ -117,4 +119,4 @@ class ContextProperty(PropertyValue):
         constraints = [
             models.UniqueConstraint(fields=["context", "name", "is_custom"], name="contextproperty_unique")
         ]
-        indexes = _property_indexes("ctxprop")
+        indexes = _property_indexes("ctxprop", "context")

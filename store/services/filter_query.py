@@ -138,6 +138,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from django.db import models
@@ -1075,8 +1076,13 @@ def _coerce(operand: _Operand, literal: Literal) -> object:
 # ---------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
 def check_filter(kind: str, query: str) -> None:
-    """Raise the error ``filter_nodes`` would raise for ``query``, without building a queryset."""
+    """Raise the error ``filter_nodes`` would raise for ``query``, without building a queryset.
+
+    A query's validity depends on its text alone, so a query found valid is
+    remembered (the pages of one filtered list check the same query again).
+    """
     if kind not in _MODELS:
         raise ValueError(f"kind must be 'artifact', 'execution' or 'context', not {kind!r}")
     if query is not None and query.strip():
