@@ -9,10 +9,14 @@ Named users (see ``tests.base``): ``users`` makes all three; ``superuser``,
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import signals
+from django.db import close_old_connections
 from django.test import Client
 
 from tests.base import NamedUsers, create_named_users
@@ -59,3 +63,24 @@ def reader_client(users: NamedUsers) -> Client:
     client = Client()
     client.force_login(users.reader)
     return client
+
+
+@pytest.fixture
+def wsgi_in_test_transaction() -> Iterator[None]:
+    """For tests that call the raw WSGI handler (schemathesis): keep the test's transaction.
+
+    The handler closes "stale" connections per request, which would end the
+    test's transaction; django.request is quieted too, as it logs a warning for
+    each of the thousands of 4xx answers.
+    """
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    request_logger = logging.getLogger("django.request")
+    level = request_logger.level
+    request_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        request_logger.setLevel(level)
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)

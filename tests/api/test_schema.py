@@ -8,15 +8,11 @@ body).
 """
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-from django.core import signals
-from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
@@ -85,24 +81,6 @@ def test_browsable_api_for_a_logged_in_user(api_users: Any, client: Any, demo: A
         assert response["Content-Type"].startswith("text/html")
         assert b"Django REST framework" in response.content
 
-
-@pytest.fixture
-def wsgi_in_test_transaction() -> Iterator[None]:
-    """The raw WSGI handler closes "stale" connections per request, which would end the test's transaction.
-
-    Also quiets django.request, which logs a warning for each of the thousands of 4xx answers.
-    """
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    request_logger = logging.getLogger("django.request")
-    level = request_logger.level
-    request_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        request_logger.setLevel(level)
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.mark.slow

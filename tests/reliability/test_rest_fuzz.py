@@ -11,17 +11,14 @@ below 500 and conform to the schema (status code, content type, body).
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import schemathesis
 from django.contrib.auth.models import Group, User
-from django.core import signals
-from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
@@ -39,21 +36,6 @@ SCENARIOS = 30
 STEPS_PER_SCENARIO = 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
-
-@pytest.fixture
-def wsgi_in_test_transaction() -> Iterator[None]:
-    """The WSGI handler would close the test's connection (and transaction) per request; quiet 4xx warnings."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    request_logger = logging.getLogger("django.request")
-    level = request_logger.level
-    request_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        request_logger.setLevel(level)
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
