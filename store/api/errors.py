@@ -16,11 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from store.services.errors import Aborted, MetadataStoreError
+from store.services.transactions import translate_database_error
 
 logger = logging.getLogger("store.api")
 
@@ -177,6 +179,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return store_error_response(exc.error, exc.field)
     if isinstance(exc, MetadataStoreError):
         return store_error_response(exc)
+    if isinstance(exc, DatabaseError):
+        # One the core did not translate (a view's own transaction, an Idempotency-Key row):
+        # the core's statuses, so a busy database is 503 with Retry-After here too, not 500.
+        view = context.get("view")
+        return store_error_response(translate_database_error(exc, type(view).__name__ if view else "REST API"))
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, RecursionError):

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +14,6 @@ from store.proto import metadata_store_service_pb2 as svc
 from store.services import api, idempotency
 from store.services.errors import MetadataStoreError
 from store.services.retry import run_with_retry
-from store.services.transactions import translate_database_error
 
 INT64_MAX = 2**63 - 1
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -75,12 +73,8 @@ def write_response(request: Request, write: Callable[[], tuple[int, Any]]) -> Re
     digest = idempotency.fingerprint(request.method or "", request.path, request.data)
     # run_with_retry owns the transaction (run_once's own atomic block becomes a savepoint in it), so a
     # deadlock during the write runs the key's check, the write and the stored answer again, together.
-    try:
-        outcome = run_with_retry(lambda: idempotency.run_once(request.user.pk, key, digest, write))
-    except DatabaseError as exc:
-        # The key's own rows failed (the write's errors arrive translated): the same statuses as
-        # the core's, so a busy database is a 503 with Retry-After here too, not a 500.
-        raise translate_database_error(exc, "Idempotency-Key") from exc
+    # A database error of the key's own rows is translated by the exception handler (store.api.errors).
+    outcome = run_with_retry(lambda: idempotency.run_once(request.user.pk, key, digest, write))
     response = Response(outcome.body, status=outcome.status)
     if outcome.replayed:
         response["Idempotent-Replayed"] = "true"
