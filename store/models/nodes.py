@@ -38,10 +38,6 @@ class Node(models.Model):
             kwargs["update_fields"] = {*update_fields, "serialized"}
         super().save(*args, **kwargs)
 
-    def forget_serialized(self) -> None:
-        """Drop the stored message after a change made outside the store's services."""
-        type(self).objects.filter(pk=self.pk).update(serialized=None)
-
     def clean(self) -> None:
         if self.type_id is not None and self.type.kind != self.type_kind:
             raise ValidationError({"type": f"{self.type} is not a {TypeKind(self.type_kind).label.lower()}."})
