@@ -267,25 +267,7 @@ def prefetch_declarations(type_ids: Iterable[int]) -> dict[tuple[int, int], Decl
 def type_declarations(kind: TypeKind, type_ids: Iterable[int]) -> dict[int, Declarations]:
     """{type id: {property name: data type}} for those of the given ids that are types of ``kind``.
 
-    One query (a join of the types and their properties): what a node write
-    needs to check its type and properties, and the type's name for the
-    message it stores.
+    What a node write needs to check its type and properties, and the type's
+    name for the message it stores (``prefetch_declarations``, one query).
     """
-    result: dict[int, Declarations] = {}
-    wanted = sorted(set(type_ids))
-    types_table, properties_table = sql.table(Type), sql.table(TypeProperty)
-    for chunk in sql.chunks(wanted):
-        rows = sql.fetchall(
-            f"SELECT t.id, t.name, p.name, p.data_type FROM {types_table} t"
-            f" LEFT JOIN {properties_table} p ON p.type_id = t.id"
-            f" WHERE t.kind = %s AND t.id IN ({sql.marks(len(chunk))})",
-            [int(kind), *chunk],
-        )
-        for type_id, type_name, name, data_type in rows:
-            declared = result.get(type_id)
-            if declared is None:
-                declared = result[type_id] = Declarations()
-                declared.type_name = type_name
-            if name is not None:
-                declared[name] = data_type
-    return result
+    return {type_id: declared for (found, type_id), declared in prefetch_declarations(type_ids).items() if found == kind}
