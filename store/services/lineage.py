@@ -78,13 +78,40 @@ def _neighbours(ids: set[int], from_artifact: bool, direction: int) -> set[int]:
     return found
 
 
+def _recursive_steps(direction: int, hops: int | None) -> tuple[list[str], list[int]]:
+    """The two recursive members of a walk's ``reach(kind, node_id[, depth])`` CTE, and their parameters.
+
+    From artifacts (kind 0) to executions (1) and back, along the events that
+    ``direction`` follows; with ``hops``, each row carries its depth and the walk
+    stops at that many hops.
+    """
+    table = Event._meta.db_table
+    steps: list[str] = []
+    params: list[int] = []
+    for from_kind, source, target in ((0, "artifact_id", "execution_id"), (1, "execution_id", "artifact_id")):
+        types = _event_types(direction, from_kind == 0)
+        condition = ""
+        if types is not None:
+            placeholders, values = _in_clause(sorted(types))
+            condition = f" AND e.type IN ({placeholders})"
+            params += values
+        depth = "" if hops is None else ", r.depth + 1"
+        limit = "" if hops is None else " WHERE r.depth < %s"
+        steps.append(
+            f"SELECT {1 - from_kind}, e.{target}{depth} FROM reach r JOIN {table} e"
+            f" ON r.kind = {from_kind} AND e.{source} = r.node_id{condition}{limit}"
+        )
+        if hops is not None:
+            params.append(hops)
+    return steps, params
+
+
 def _reachable(start_artifacts: set[int], start_executions: set[int], direction: int) -> tuple[set[int], set[int]]:
     """Every node reachable from the start, in one recursive query (no hop limit, no filters).
 
     The recursion carries only (kind, id), so UNION visits each node once however
     many paths lead to it; 0 is an artifact, 1 an execution.
     """
-    table = Event._meta.db_table
     seeds: list[str] = []
     params: list[int] = []
     for kind, ids in ((0, start_artifacts), (1, start_executions)):
@@ -93,19 +120,7 @@ def _reachable(start_artifacts: set[int], start_executions: set[int], direction:
             seeds.append(f"SELECT {kind}, id FROM {{table_{kind}}} WHERE id IN ({placeholders})")
             params += values
     seed_sql = " UNION ".join(seeds).format(table_0=Artifact._meta.db_table, table_1=Execution._meta.db_table)
-    recursive_params: list[int] = []
-    steps = []
-    for from_kind, source, target in ((0, "artifact_id", "execution_id"), (1, "execution_id", "artifact_id")):
-        types = _event_types(direction, from_kind == 0)
-        condition = ""
-        if types is not None:
-            placeholders, values = _in_clause(sorted(types))
-            condition = f" AND e.type IN ({placeholders})"
-            recursive_params += values
-        steps.append(
-            f"SELECT {1 - from_kind}, e.{target} FROM reach r JOIN {table} e"
-            f" ON r.kind = {from_kind} AND e.{source} = r.node_id{condition}"
-        )
+    steps, recursive_params = _recursive_steps(direction, None)
     sql = (
         f"WITH RECURSIVE reach(kind, node_id) AS ({seed_sql} UNION {steps[0]} UNION {steps[1]})"
         " SELECT kind, node_id FROM reach"
@@ -147,7 +162,6 @@ def _reach_within(
 
     One recursive query; the frontier's own nodes come back at 0.
     """
-    table = Event._meta.db_table
     seeds: list[str] = []
     params: list[int] = []
     for kind, ids, model in ((0, frontier_a, Artifact), (1, frontier_e, Execution)):
@@ -155,19 +169,8 @@ def _reach_within(
             placeholders, values = _in_clause(sorted(ids))
             seeds.append(f"SELECT {kind}, id, 0 FROM {model._meta.db_table} WHERE id IN ({placeholders})")
             params += values
-    steps = []
-    for from_kind, source, target in ((0, "artifact_id", "execution_id"), (1, "execution_id", "artifact_id")):
-        types = _event_types(direction, from_kind == 0)
-        condition = ""
-        if types is not None:
-            placeholders, values = _in_clause(sorted(types))
-            condition = f" AND e.type IN ({placeholders})"
-            params += values
-        steps.append(
-            f"SELECT {1 - from_kind}, e.{target}, r.depth + 1 FROM reach r JOIN {table} e"
-            f" ON r.kind = {from_kind} AND e.{source} = r.node_id{condition} WHERE r.depth < %s"
-        )
-        params.append(hops)
+    steps, step_params = _recursive_steps(direction, hops)
+    params += step_params
     sql = (
         f"WITH RECURSIVE reach(kind, node_id, depth) AS ({' UNION '.join(seeds)} UNION {steps[0]} UNION {steps[1]})"
         " SELECT kind, node_id, MIN(depth) FROM reach GROUP BY kind, node_id"
