@@ -14,8 +14,10 @@ class Event(models.Model):
     ``path`` is MLMD's Event.Path: a list of steps, each ``{"index": n}`` or ``{"key": s}``.
     """
 
-    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="events")
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="events")
+    # Indexed by the unique (artifact, execution, type) and by (execution, type),
+    # which lead with them: no index of their own.
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="events", db_index=False)
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.PositiveSmallIntegerField(choices=EventType.choices)
     milliseconds_since_epoch = models.BigIntegerField(default=0)
     path = models.JSONField(blank=True, null=True)
@@ -39,7 +41,8 @@ class Event(models.Model):
 class Attribution(models.Model):
     """An artifact belongs to a context."""
 
-    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="attributions")
+    # Indexed by the unique (context, artifact), which leads with it.
+    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="attributions", db_index=False)
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="attributions")
 
     class Meta:
@@ -52,7 +55,8 @@ class Attribution(models.Model):
 class Association(models.Model):
     """An execution belongs to a context."""
 
-    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="associations")
+    # Indexed by the unique (context, execution), which leads with it.
+    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="associations", db_index=False)
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="associations")
 
     class Meta:
@@ -65,7 +69,8 @@ class Association(models.Model):
 class ParentContext(models.Model):
     """``context`` is a child of ``parent`` (for example a run inside an experiment)."""
 
-    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="parent_links")
+    # Indexed by the unique (context, parent), which leads with it.
+    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="parent_links", db_index=False)
     parent = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="child_links")
 
     class Meta:
