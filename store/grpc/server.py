@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from concurrent import futures
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -22,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from mlmdsite.env import envstr
 from store.grpc import connection
 from store.grpc.auth import BearerTokenInterceptor
+from store.grpc.pool import LifoThreadPool
 from store.grpc.servicer import SERVICE_NAME, ApiCall, MetadataStoreServicer, add_to_server
 from store.grpc.tls import server_credentials
 from store.proto import metadata_store_pb2 as pb
@@ -60,6 +60,7 @@ class StoreServer:
     health: health.HealthServicer
     port: int
     options: ServerOptions
+    pool: LifoThreadPool
 
     @property
     def address(self) -> str:
@@ -76,6 +77,8 @@ class StoreServer:
         # Health checks answer NOT_SERVING first, so balancers drain us.
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        # The running calls are over (or past their grace): the idle threads end.
+        self.pool.shutdown(wait=False)
 
 
 def format_address(host: str, port: int) -> str:
@@ -93,8 +96,10 @@ def token_from_environment() -> str | None:
 def build_server(options: ServerOptions, alias: str = DEFAULT_DB_ALIAS, call: ApiCall | None = None) -> StoreServer:
     """A server for ``alias`` bound to ``options.address`` (port 0 picks a free one)."""
     interceptors: list[grpc.ServerInterceptor] = [BearerTokenInterceptor(options.token)] if options.token else []
+    # Sequential calls stay on one thread and its warm database connection (store/grpc/pool.py).
+    pool = LifoThreadPool(options.workers, thread_name_prefix="mlmd-grpc")
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="mlmd-grpc"),
+        pool,  # type: ignore[arg-type]  # grpc only calls submit()
         interceptors=interceptors,
         options=_channel_options(options),
     )
@@ -102,7 +107,7 @@ def build_server(options: ServerOptions, alias: str = DEFAULT_DB_ALIAS, call: Ap
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = _bind(server, options)
-    return StoreServer(server=server, health=health_servicer, port=port, options=options)
+    return StoreServer(server=server, health=health_servicer, port=port, options=options, pool=pool)
 
 
 def _channel_options(options: ServerOptions) -> list[tuple[str, int]]:

@@ -7,37 +7,16 @@ made to raise an unexpected exception on demand.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
 import pytest
 from google.protobuf.message import Message
 
-from store.grpc.server import ServerOptions, StoreServer, build_server
 from store.proto import metadata_store_service_pb2 as svc
-from store.proto import metadata_store_service_pb2_grpc as service_grpc
 from store.services.errors import Aborted, InvalidArgument, NotFound
+from tests.grpc.conftest import Serve
 from tests.grpc.servers import rpc_error
-
-Serve = Callable[..., service_grpc.MetadataStoreServiceStub]
-
-
-@pytest.fixture()
-def serve_with() -> Iterator[Serve]:
-    """Start an in-thread server whose core is the given function."""
-    started: list[tuple[StoreServer, grpc.Channel]] = []
-
-    def start(call: Callable[[str, Message], Message], **options: object) -> service_grpc.MetadataStoreServiceStub:
-        store_server = build_server(ServerOptions(port=0, workers=2, **options), call=call)  # type: ignore[arg-type]
-        store_server.start()
-        channel = grpc.insecure_channel(f"127.0.0.1:{store_server.port}")
-        started.append((store_server, channel))
-        return service_grpc.MetadataStoreServiceStub(channel)
-
-    yield start
-    for store_server, channel in started:
-        channel.close()
-        store_server.stop(0)
 
 
 def _raising(exc: Exception) -> Callable[[str, Message], Message]:
