@@ -43,13 +43,12 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from django.db import connections
 from django.db.models import Model, QuerySet, Subquery
 from django.utils import timezone
 from google.protobuf import message as pb_message
 
 from store.choices import TypeKind
-from store.db import atomic, current_alias
+from store.db import atomic, current_connection
 from store.models import (
     Association,
     Attribution,
@@ -1331,7 +1330,7 @@ def _insert(model: type[Model], instances: list[Any]) -> list[Any]:
     """Insert rows and learn the ids the database gave them (in one statement where the backend says them)."""
     if not instances:
         return []
-    connection = connections[current_alias()]
+    connection = current_connection()
     if all(obj.pk is not None for obj in instances) or connection.features.can_return_rows_from_bulk_insert:
         return model._default_manager.bulk_create(instances, batch_size=500)
     for obj in instances:
@@ -1357,7 +1356,7 @@ def _reserve_ids(max_ids: dict[str, int]) -> None:
     anyway; reserving first also keeps a write that arrives during the import
     from taking an id that a later batch needs.
     """
-    connection = connections[current_alias()]
+    connection = current_connection()
     # MySQL's ALTER TABLE commits by itself: only SQLite's counters share a transaction.
     with (atomic() if connection.vendor == "sqlite" else contextlib.nullcontext()), connection.cursor() as cursor:
         for table, model in _TABLE_MODELS.items():
@@ -1381,7 +1380,7 @@ def _reset_sequences() -> None:
     """On backends that keep sequences apart from the table (PostgreSQL), move them past the copied ids."""
     from django.core.management.color import no_style
 
-    connection = connections[current_alias()]
+    connection = current_connection()
     statements = connection.ops.sequence_reset_sql(no_style(), list(_TABLE_MODELS.values()))
     if statements:
         with connection.cursor() as cursor:

@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections
-
 from store.choices import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, TypeKind
-from store.db import current_alias
+from store.db import current_connection
 from store.models import Artifact, Association, Attribution, Context, Event, Execution
 from store.proto import metadata_store_pb2 as pb
 from store.services import relations, sql
@@ -65,7 +63,7 @@ def _neighbours(ids: set[int], from_artifact: bool, direction: int) -> set[int]:
     types = _event_types(direction, from_artifact)
     table = Event._meta.db_table
     found: set[int] = set()
-    with connections[current_alias()].cursor() as cursor:
+    with current_connection().cursor() as cursor:
         for chunk in _chunks(sorted(ids)):
             placeholders, params = _in_clause(chunk)
             sql = f"SELECT DISTINCT {target} FROM {table} WHERE {source} IN ({placeholders})"
@@ -127,7 +125,7 @@ def _reachable(start_artifacts: set[int], start_executions: set[int], direction:
     )
     artifacts: set[int] = set()
     executions: set[int] = set()
-    with connections[current_alias()].cursor() as cursor:
+    with current_connection().cursor() as cursor:
         cursor.execute(sql, params + recursive_params)
         for kind, node_id in cursor.fetchall():
             (artifacts if kind == 0 else executions).add(node_id)
@@ -177,7 +175,7 @@ def _reach_within(
     )
     artifacts: dict[int, int] = {}
     executions: dict[int, int] = {}
-    with connections[current_alias()].cursor() as cursor:
+    with current_connection().cursor() as cursor:
         cursor.execute(sql, params)
         for kind, node_id, depth in cursor.fetchall():
             (artifacts if kind == 0 else executions)[node_id] = depth

@@ -22,14 +22,14 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Model, QuerySet
 
-from store.db import current_alias
+from store.db import current_alias, current_connection
 
 # Ids per IN (...) list.  Below SQLite's old 999-variable limit, with room for other parameters.
 CHUNK = 500
 
 
 def connection() -> Any:
-    return connections[current_alias()]
+    return current_connection()
 
 
 def chunks(ids: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
