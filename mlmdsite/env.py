@@ -81,11 +81,15 @@ def sqlite_database(path: str, *, mode: str = "rwc") -> dict[str, Any]:
     Connections are kept for the life of their thread (a gRPC worker, a web
     worker): opening one (and running these pragmas) cost more than the request.
     Each keeps at most 16 MiB of pages of its own; the OS caches the file for all.
+
+    A read-only URI (``mode=ro``) can neither switch to WAL nor take a write
+    lock: it keeps the file's journal mode and begins plain DEFERRED transactions.
     """
     if path == ":memory:" or path.startswith("file:"):
         name = path
     else:
         name = f"file:{Path(path).absolute()}?mode={mode}"
+    read_only = dict(parse_qsl(name.partition("?")[2])).get("mode") == "ro"
     synchronous = (envstr("MLMD_SQLITE_SYNCHRONOUS") or "FULL").strip().upper()
     if synchronous not in _SQLITE_SYNCHRONOUS:
         raise ImproperlyConfigured(
@@ -96,11 +100,11 @@ def sqlite_database(path: str, *, mode: str = "rwc") -> dict[str, Any]:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": name,
         "OPTIONS": {
-            "transaction_mode": "IMMEDIATE",
+            "transaction_mode": "DEFERRED" if read_only else "IMMEDIATE",
             "timeout": 30,
             "init_command": (
-                "PRAGMA journal_mode=WAL;"
-                f"PRAGMA synchronous={synchronous};"
+                ("" if read_only else "PRAGMA journal_mode=WAL;")
+                + f"PRAGMA synchronous={synchronous};"
                 "PRAGMA foreign_keys=ON;"
                 "PRAGMA cache_size=-16384;"
                 "PRAGMA temp_store=MEMORY;"

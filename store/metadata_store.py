@@ -198,17 +198,8 @@ def _uri_path(uri: str) -> str | None:
 
 
 def sqlite_settings(uri: str) -> dict[str, Any]:
-    """Django DATABASES settings for an SQLite URI (read-only URIs skip WAL setup)."""
-    env = _site_env()
-    db = env.sqlite_database(uri)
-    if _uri_mode(uri) == "ro":
-        options = db["OPTIONS"]
-        commands = [c for c in options["init_command"].split(";") if c.strip()]
-        commands = [c for c in commands if not c.strip().lower().startswith("pragma journal_mode")]
-        options["init_command"] = ";".join(commands) + ";"
-        # Nothing will be written: plain deferred transactions take no write lock.
-        options["transaction_mode"] = "DEFERRED"
-    return db
+    """Django DATABASES settings for an SQLite URI (a read-only URI gets no WAL setup nor write locks)."""
+    return _site_env().sqlite_database(uri)
 
 
 def mysql_settings(config: metadata_store_pb2.MySQLDatabaseConfig) -> dict[str, Any]:

@@ -77,21 +77,10 @@ def _sqlite_settings(config: pb.SqliteMetadataSourceConfig) -> dict[str, Any]:
         # their own connection, and separate in-memory databases per thread would
         # lose data between calls, so use a private file removed at exit instead.
         return sqlite_database(_ephemeral_sqlite_file(), mode="rwc")
-    database = (
-        sqlite_database(_with_sqlite_mode(uri, mode)) if uri.startswith("file:") else sqlite_database(uri, mode=mode)
-    )
-    if "mode=ro" in database["NAME"]:
-        _make_read_only(database)
-    return database
-
-
-def _make_read_only(database: dict[str, Any]) -> None:
-    """A read-only file can neither switch to WAL nor take IMMEDIATE write locks."""
-    options = database["OPTIONS"]
-    commands = [c for c in options["init_command"].split(";") if c.strip()]
-    commands = [c for c in commands if not c.strip().lower().startswith("pragma journal_mode")]
-    options["init_command"] = ";".join(commands) + ";"
-    options["transaction_mode"] = "DEFERRED"
+    # A read-only mode gets read-only settings from sqlite_database itself.
+    if uri.startswith("file:"):
+        return sqlite_database(_with_sqlite_mode(uri, mode))
+    return sqlite_database(uri, mode=mode)
 
 
 def _with_sqlite_mode(uri: str, mode: str) -> str:
