@@ -1091,6 +1091,28 @@ def check_filter(kind: str, query: str) -> None:
         _Compiler(kind).compile(parse(query))
 
 
+def id_literals(query: str) -> tuple[int, ...] | None:
+    """The ids a filter names when it only names ids (``id = 5``, ``id IN (1, 2)``), else None.
+
+    Such a filter, the usual start of a lineage query, needs no query built: the
+    caller looks the ids up.  Anything else, a malformed query included, is None
+    (``filter_nodes`` then compiles it, or raises its error).
+    """
+    try:
+        expr = parse(query)
+    except FilterQueryError:
+        return None
+    if isinstance(expr, Comparison) and expr.op == "=":
+        path, values = expr.path, (expr.value,)
+    elif isinstance(expr, InTest) and not expr.negated:
+        path, values = expr.path, expr.values
+    else:
+        return None
+    if path.segments != ("id",) or any(v.kind is not LiteralKind.INT for v in values):
+        return None
+    return tuple(int(v.value) for v in values)  # type: ignore[call-overload]
+
+
 def filter_nodes(queryset: QuerySet, kind: str, query: str, *, id_bound: tuple[str, int] | None = None) -> QuerySet:
     """Narrow ``queryset`` (of artifacts, executions or contexts, per ``kind``) by an MLMD filter query.
 

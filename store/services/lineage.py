@@ -23,7 +23,7 @@ from store.models import Artifact, Association, Attribution, Context, Event, Exe
 from store.proto import metadata_store_pb2 as pb
 from store.services import relations, sql
 from store.services.errors import InvalidArgument
-from store.services.filter_query import filter_nodes
+from store.services.filter_query import filter_nodes, id_literals
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION
 from store.services.nodes import nodes_by_ids
 from store.services.types import types_by_ids
@@ -286,6 +286,18 @@ def walk(
     return result
 
 
+def _start_ids(model: type[Artifact] | type[Execution], kind_name: str, query: str) -> list[int]:
+    """The ids of the nodes a lineage query starts from; ``id = …`` and ``id IN (…)`` without a query built."""
+    ids = id_literals(query)
+    if ids is None:
+        return list(filter_nodes(model.objects.all(), kind_name, query).values_list("id", flat=True))
+    found: list[int] = []
+    head = f"SELECT id FROM {sql.table(model)} WHERE id IN "
+    for chunk in sql.chunks(sorted(set(ids))):
+        found.extend(row[0] for row in sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk))
+    return found
+
+
 def _matcher(kind_name: str, query: str) -> Callable[[set[int]], set[int]]:
     model = Artifact if kind_name == "artifact" else Execution
 
@@ -361,7 +373,7 @@ def lineage_subgraph(options: Any, read_mask: Iterable[str] = ()) -> Any:
     direction = options.direction if options.HasField("direction") and options.direction else BIDIRECTIONAL
     kind_name = "artifact" if which == "starting_artifacts" else "execution"
     model = Artifact if kind_name == "artifact" else Execution
-    start_ids = list(filter_nodes(model.objects.all(), kind_name, starting.filter_query).values_list("id", flat=True))
+    start_ids = _start_ids(model, kind_name, starting.filter_query)
 
     stop_a = stop_e = None
     hidden_a: set[int] = set()

@@ -9,6 +9,7 @@ from store.models import Artifact, Event, Execution
 from store.proto import metadata_store_pb2 as pb
 from store.services import cache
 from store.services.errors import InvalidArgument
+from store.services.filter_query import id_literals
 from tests.store.mlmd import (
     artifact_type,
     call,
@@ -145,6 +146,35 @@ def test_hops_direction_and_field_mask() -> None:
         "GetLineageSubgraph", lineage_subgraph_query_options=options, read_mask={"paths": ["executions", "events"]}
     ).lineage_subgraph
     assert not masked.artifacts and len(masked.executions) == 2 and len(masked.events) == 4
+
+
+@pytest.mark.parametrize(
+    ("template", "starts"),
+    [
+        ("id = {a}", "a"),
+        ("(id = {a})", "a"),
+        ("id IN ({a}, {b}, 987654321)", "ab"),
+        ("id IN ({a}, {a})", "a"),
+        ("id = 987654321", ""),
+        # Not plain id lists: compiled as filters.
+        ("id = {a} OR id = {b}", "ab"),
+        ("id >= {a} AND id <= {a}", "a"),
+        ("NOT(id != {a})", "a"),
+        ("id = {a} AND uri = 'nowhere'", ""),
+    ],
+)
+def test_a_lineage_query_starts_from_the_nodes_its_filter_selects(template: str, starts: str) -> None:
+    artifacts, _ = _chain(4)
+    named = {"a": artifacts[2], "b": artifacts[4]}
+    graph = _subgraph(template.format(**named), pb.LineageSubgraphQueryOptions.UPSTREAM, hops=0)
+    assert {a.id for a in graph.artifacts} == {named[key] for key in starts}
+
+
+def test_id_literals_only_takes_plain_id_lists() -> None:
+    assert id_literals("id = 7") == (7,)
+    assert id_literals(" ( id IN (3, 1, 3) ) ") == (3, 1, 3)
+    for query in ["id = 7.0", "id != 7", "NOT id IN (7)", "id IN (7, 'x')", "type_id = 7", "id = 7 OR id = 8", "id ="]:
+        assert id_literals(query) is None, query
 
 
 def test_ending_artifacts_stop_the_walk() -> None:
