@@ -5,8 +5,9 @@ Not a test: it prints timings.  Run from the repo root:
     .venv/bin/python bench/queries.py [--chain 10000] [--artifacts 100000] [--db /tmp/bench-queries.sqlite3]
 
 The store is built in bulk through the ORM (the write path is measured by
-bench/workload.py), then every query goes through the request-level core, as
-gRPC and the in-process store call it.
+bench/workload.py) and its nodes' messages are stored as the API's writes
+would; then every query goes through the request-level core, as gRPC and the
+in-process store call it.
 """
 from __future__ import annotations
 
@@ -91,6 +92,11 @@ def main() -> None:
             props.append(ArtifactProperty(artifact_id=row.id, name="split", string_value=rng.choice(["train", "eval", "test"])))
             props.append(ArtifactProperty(artifact_id=row.id, name="score", double_value=rng.random()))
         ArtifactProperty.objects.bulk_create(props, batch_size=5000)
+
+    # Rows made through the ORM have no stored message; the API's writes store one, so do that here.
+    from store.services.node_messages import fill_all
+
+    print(f"storing node messages: {fill_all()}", flush=True)
 
     def upstream() -> int:
         options = pb.LineageSubgraphQueryOptions(direction=pb.LineageSubgraphQueryOptions.UPSTREAM)

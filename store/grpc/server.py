@@ -77,8 +77,9 @@ class StoreServer:
         # Health checks answer NOT_SERVING first, so balancers drain us.
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
-        # The running calls are over (or past their grace): the idle threads end.
-        self.pool.shutdown(wait=False)
+        # Calls past their grace were cancelled, but a handler cannot be interrupted: wait
+        # for it to end its transaction (as Python waits for a ThreadPoolExecutor at exit).
+        self.pool.shutdown(wait=True)
 
 
 def format_address(host: str, port: int) -> str:
