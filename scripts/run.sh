@@ -28,6 +28,10 @@ cleanup() {
     trap - EXIT INT TERM
     local pid
     # ${a[@]+...}: an empty array is "unbound" to bash 3.2 (macOS) under set -u.
+    # runserver's autoreloader serves from a child process of its own: stop that one too.
+    if [[ -n ${site_pid:-} ]]; then
+        pkill -TERM -P "$site_pid" 2>/dev/null || true
+    fi
     for pid in ${started_pids[@]+"${started_pids[@]}"}; do
         kill "$pid" 2>/dev/null || true
     done
@@ -133,4 +137,11 @@ run: gRPC       $grpc_line
 run: Ctrl-C stops everything started here.
 run: ------------------------------------------------------------
 EOF
-"$PY" manage.py runserver "127.0.0.1:$HTTP_PORT"
+# Started in the background and waited for: bash runs a trap only once the foreground
+# command has ended, so `kill <this script>` would otherwise leave everything running.
+"$PY" manage.py runserver "127.0.0.1:$HTTP_PORT" &
+site_pid=$!
+started_pids+=("$site_pid")
+site_status=0
+wait "$site_pid" || site_status=$?
+exit "$site_status"
