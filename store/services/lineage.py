@@ -291,11 +291,7 @@ def _start_ids(model: type[Artifact] | type[Execution], kind_name: str, query: s
     ids = id_literals(query)
     if ids is None:
         return list(filter_nodes(model.objects.all(), kind_name, query).values_list("id", flat=True))
-    found: list[int] = []
-    head = f"SELECT id FROM {sql.table(model)} WHERE id IN "
-    for chunk in sql.chunks(sorted(set(ids))):
-        found.extend(row[0] for row in sql.fetchall(f"{head}({sql.marks(len(chunk))})", chunk))
-    return found
+    return sorted(sql.existing_ids(model, ids))
 
 
 def _matcher(kind_name: str, query: str) -> Callable[[set[int]], set[int]]:

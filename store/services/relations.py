@@ -31,16 +31,6 @@ def _path_json(event: Any) -> list[dict[str, Any]] | None:
     return steps
 
 
-def _existing_ids(model: type, ids: set[int]) -> set[int]:
-    found: set[int] = set()
-    wanted = sorted(ids)
-    for chunk in sql.chunks(wanted):
-        found.update(
-            row[0] for row in sql.fetchall(f"SELECT id FROM {sql.table(model)} WHERE id IN ({sql.marks(len(chunk))})", chunk)
-        )
-    return found
-
-
 def _existing_events(artifact_ids: set[int], execution_ids: set[int]) -> set[tuple[int, int, int]]:
     found: set[tuple[int, int, int]] = set()
     if not artifact_ids or not execution_ids:
@@ -81,8 +71,8 @@ def put_events(
     execution_ids = {e.execution_id for e in events if e.HasField("execution_id")}
     known_artifact_set = set(known_artifacts)
     known_execution_set = set(known_executions)
-    known_artifact_set |= _existing_ids(Artifact, artifact_ids - known_artifact_set)
-    known_execution_set |= _existing_ids(Execution, execution_ids - known_execution_set)
+    known_artifact_set |= sql.existing_ids(Artifact, artifact_ids - known_artifact_set)
+    known_execution_set |= sql.existing_ids(Execution, execution_ids - known_execution_set)
     existing = _existing_events(artifact_ids, execution_ids - set(new_executions))
     rows: list[tuple[Any, ...]] = []
     seen: set[tuple[int, int, int]] = set()
@@ -202,8 +192,8 @@ def _link(model: type, node_model: type, node_field: str, pairs: Sequence[tuple[
     context_ids = {c for c, _ in pairs}
     node_ids = {n for _, n in pairs}
     if check:
-        known_contexts = _existing_ids(Context, context_ids)
-        known_nodes = _existing_ids(node_model, node_ids)
+        known_contexts = sql.existing_ids(Context, context_ids)
+        known_nodes = sql.existing_ids(node_model, node_ids)
         for context_id, node_id in pairs:
             if context_id not in known_contexts:
                 raise InvalidArgument(f"no context with id {context_id}")

@@ -110,6 +110,14 @@ def fetchall(statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]
         return list(cursor.fetchall())
 
 
+def existing_ids(model: type[Model], ids: Iterable[int]) -> set[int]:
+    """Those of ``ids`` that are rows of ``model``'s table."""
+    found: set[int] = set()
+    for chunk in chunks(sorted(set(ids))):
+        found.update(row[0] for row in fetchall(f"SELECT id FROM {table(model)} WHERE id IN ({marks(len(chunk))})", chunk))
+    return found
+
+
 def execute(statement: str, params: Sequence[Any] = ()) -> int:
     """Run a statement; the number of rows it changed."""
     wrapper = connection()
