@@ -599,8 +599,13 @@ class _Parser:
         return Literal(LiteralKind.FLOAT, value, pos, text)
 
 
+@lru_cache(maxsize=256)
 def parse(query: str) -> Expr:
-    """Parse a filter query into its AST; raise :class:`FilterQueryError` if it is malformed."""
+    """Parse a filter query into its AST; raise :class:`FilterQueryError` if it is malformed.
+
+    The AST is immutable, so a query's parse is kept: a request that checks a
+    query, looks for plain ids in it and then compiles it parses it once.
+    """
     return _Parser(query).parse()
 
 
