@@ -31,14 +31,6 @@ from store.services.errors import InvalidArgument, Unimplemented
 
 logger = logging.getLogger("store.grpc")
 
-_SQLITE_MODES = {
-    pb.SqliteMetadataSourceConfig.READONLY: "ro",
-    pb.SqliteMetadataSourceConfig.READWRITE: "rw",
-    pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE: "rwc",
-    pb.SqliteMetadataSourceConfig.UNKNOWN: "rwc",  # MLMD's default opens or creates
-}
-
-
 def register_connection(config: pb.ConnectionConfig) -> str:
     """Register the database of ``config`` as a Django alias and return the alias.
 
@@ -70,25 +62,15 @@ def database_settings(config: pb.ConnectionConfig) -> dict[str, Any]:
 
 
 def _sqlite_settings(config: pb.SqliteMetadataSourceConfig) -> dict[str, Any]:
-    mode = _SQLITE_MODES.get(config.connection_mode, "rwc")
-    uri = config.filename_uri
-    if not uri:
+    """The same mapping as the in-process store's, but for an in-memory database."""
+    from store.metadata_store import sqlite_settings, sqlite_uri
+
+    if config.filename_uri in ("", ":memory:"):
         # MLMD opens an in-memory database.  A server's worker threads each hold
         # their own connection, and separate in-memory databases per thread would
         # lose data between calls, so use a private file removed at exit instead.
         return sqlite_database(_ephemeral_sqlite_file(), mode="rwc")
-    # A read-only mode gets read-only settings from sqlite_database itself.
-    if uri.startswith("file:"):
-        return sqlite_database(_with_sqlite_mode(uri, mode))
-    return sqlite_database(uri, mode=mode)
-
-
-def _with_sqlite_mode(uri: str, mode: str) -> str:
-    """Add ``mode=`` to a ``file:`` URI unless it already says one."""
-    query = dict(parse_qsl(urlsplit(uri).query))
-    if "mode" in query:
-        return uri
-    return f"{uri}{'&' if '?' in uri else '?'}mode={mode}"
+    return sqlite_settings(sqlite_uri(config.filename_uri, config.connection_mode))
 
 
 def _ephemeral_sqlite_file() -> str:

@@ -133,6 +133,14 @@ def test_sqlite_connection_modes(sqlite_config: str, name: str) -> None:
     assert database_settings(config)["NAME"] == name
 
 
+@pytest.mark.parametrize("sqlite_config", ["", 'filename_uri: ":memory:"'])
+def test_an_in_memory_sqlite_config_is_one_private_file_for_every_thread(sqlite_config: str) -> None:
+    # Each request thread has its own connection: per-connection in-memory databases would not share data.
+    config = text_format.Parse(f"sqlite {{ {sqlite_config} }}", pb.ConnectionConfig())
+    name = database_settings(config)["NAME"]
+    assert name.startswith("file:/") and "mlmd-ephemeral-" in name and "memory" not in name
+
+
 def test_read_only_sqlite_takes_no_write_lock() -> None:
     config = text_format.Parse('sqlite { filename_uri: "/data/m.db" connection_mode: READONLY }', pb.ConnectionConfig())
     options = database_settings(config)["OPTIONS"]
