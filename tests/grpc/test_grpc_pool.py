@@ -74,11 +74,13 @@ def test_an_exception_reaches_the_future_and_the_thread_keeps_working() -> None:
 
 
 def test_shutdown_ends_the_threads_and_refuses_new_work() -> None:
-    pool = LifoThreadPool(3)
+    pool = LifoThreadPool(3, thread_name_prefix="shutdown-test")
     started = [pool.submit(time.sleep, 0.05) for _ in range(3)]
     pool.shutdown(wait=True)
     assert all(f.done() for f in started)
-    assert not [t for t in threading.enumerate() if t.name.startswith("pool_")]
+    assert pool.threads_started == 3
+    # This pool's own threads (another test's pool may still be winding down).
+    assert not [t for t in threading.enumerate() if t.name.startswith("shutdown-test_")]
     with pytest.raises(RuntimeError, match="after shutdown"):
         pool.submit(print)
 
