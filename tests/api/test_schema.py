@@ -82,7 +82,6 @@ def test_browsable_api_for_a_logged_in_user(api_users: Any, client: Any, demo: A
         assert b"Django REST framework" in response.content
 
 
-
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     tokens: dict[str, str], demo: Any, wsgi_in_test_transaction: None

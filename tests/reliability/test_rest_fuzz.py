@@ -37,7 +37,6 @@ STEPS_PER_SCENARIO = 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-
 @pytest.fixture
 def writer_token(db: None) -> str:
     writer = User.objects.create_user("writer")
