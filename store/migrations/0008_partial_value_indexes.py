@@ -23,39 +23,44 @@ The model state changes in ``state_operations``; the database side is
 import django.db.models.deletion
 from django.db import migrations, models
 
-# (table, index prefix, node column)
-_PROPERTY_TABLES = [
-    ("store_artifactproperty", "artprop", "artifact_id"),
-    ("store_executionproperty", "exeprop", "execution_id"),
-    ("store_contextproperty", "ctxprop", "context_id"),
+# (model, index prefix, foreign key to the node) of the property tables
+_PROPERTY_MODELS = [
+    ("artifactproperty", "artprop", "artifact"),
+    ("executionproperty", "exeprop", "execution"),
+    ("contextproperty", "ctxprop", "context"),
 ]
+# (index name part, value column); the string one is made per vendor outside the model state (0002, 0007)
 _VALUES = [("string", "string_value"), ("int", "int_value"), ("double", "double_value"), ("bool", "bool_value")]
+_STATE_VALUES = [value for value in _VALUES if value[0] != "string"]
 
-# (table, column) of the foreign keys whose one-column index goes.
+# (model, foreign key, related_name, target) of the keys whose one-column index goes
 _COVERED_KEYS = [
-    ("store_artifactproperty", "artifact_id"),
-    ("store_executionproperty", "execution_id"),
-    ("store_contextproperty", "context_id"),
-    ("store_event", "artifact_id"),
-    ("store_event", "execution_id"),
-    ("store_attribution", "context_id"),
-    ("store_association", "context_id"),
-    ("store_parentcontext", "context_id"),
+    ("artifactproperty", "artifact", "property_values", "store.artifact"),
+    ("executionproperty", "execution", "property_values", "store.execution"),
+    ("contextproperty", "context", "property_values", "store.context"),
+    ("event", "artifact", "events", "store.artifact"),
+    ("event", "execution", "events", "store.execution"),
+    ("attribution", "context", "attributions", "store.context"),
+    ("association", "context", "associations", "store.context"),
+    ("parentcontext", "context", "parent_links", "store.context"),
 ]
 
 
 def _value_indexes(schema_editor, partial: bool) -> None:  # type: ignore[no-untyped-def]
-    for table, prefix, node in _PROPERTY_TABLES:
+    for model, prefix, node in _PROPERTY_MODELS:
         for short, column in _VALUES:
             name = f"{prefix}_{short}_cover"
             where = f" WHERE {column} IS NOT NULL" if partial else ""
             schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
-            schema_editor.execute(f"CREATE INDEX {name} ON {table} (name, {column}, is_custom, {node}){where}")
+            schema_editor.execute(
+                f"CREATE INDEX {name} ON store_{model} (name, {column}, is_custom, {node}_id){where}"
+            )
 
 
 def _key_indexes(schema_editor, create: bool) -> None:  # type: ignore[no-untyped-def]
     with schema_editor.connection.cursor() as cursor:
-        for table, column in _COVERED_KEYS:
+        for model, key, _related, _target in _COVERED_KEYS:
+            table, column = f"store_{model}", f"{key}_id"
             # The name Django gave the index when it made the field (0001).
             name = schema_editor._create_index_name(table, [column], suffix="")
             existing = schema_editor.connection.introspection.get_constraints(cursor, table)
@@ -79,6 +84,39 @@ def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     _key_indexes(schema_editor, create=True)
 
 
+def _state_operations() -> list[migrations.operations.base.Operation]:
+    """What the models now say: partial value indexes, foreign keys without db_index."""
+    return [
+        *(
+            migrations.RemoveIndex(model_name=model, name=f"{prefix}_{short}_cover")
+            for model, prefix, _node in _PROPERTY_MODELS
+            for short, _column in _STATE_VALUES
+        ),
+        *(
+            migrations.AlterField(
+                model_name=model,
+                name=key,
+                field=models.ForeignKey(
+                    db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name=related, to=target
+                ),
+            )
+            for model, key, related, target in _COVERED_KEYS
+        ),
+        *(
+            migrations.AddIndex(
+                model_name=model,
+                index=models.Index(
+                    condition=models.Q((f"{column}__isnull", False)),
+                    fields=["name", column, "is_custom", node],
+                    name=f"{prefix}_{short}_cover",
+                ),
+            )
+            for model, prefix, node in _PROPERTY_MODELS
+            for short, column in _STATE_VALUES
+        ),
+    ]
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -87,120 +125,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.RemoveIndex(
-                    model_name='artifactproperty',
-                    name='artprop_int_cover',
-                ),
-                migrations.RemoveIndex(
-                    model_name='artifactproperty',
-                    name='artprop_double_cover',
-                ),
-                migrations.RemoveIndex(
-                    model_name='artifactproperty',
-                    name='artprop_bool_cover',
-                ),
-                migrations.RemoveIndex(
-                    model_name='contextproperty',
-                    name='ctxprop_int_cover',
-                ),
-                migrations.RemoveIndex(
-                    model_name='contextproperty',
-                    name='ctxprop_double_cover',
-                ),
-                migrations.RemoveIndex(
-                    model_name='contextproperty',
-                    name='ctxprop_bool_cover',
-                ),
-                migrations.RemoveIndex(
-                    model_name='executionproperty',
-                    name='exeprop_int_cover',
-                ),
-                migrations.RemoveIndex(
-                    model_name='executionproperty',
-                    name='exeprop_double_cover',
-                ),
-                migrations.RemoveIndex(
-                    model_name='executionproperty',
-                    name='exeprop_bool_cover',
-                ),
-                migrations.AlterField(
-                    model_name='artifactproperty',
-                    name='artifact',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='property_values', to='store.artifact'),
-                ),
-                migrations.AlterField(
-                    model_name='association',
-                    name='context',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='associations', to='store.context'),
-                ),
-                migrations.AlterField(
-                    model_name='attribution',
-                    name='context',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attributions', to='store.context'),
-                ),
-                migrations.AlterField(
-                    model_name='contextproperty',
-                    name='context',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='property_values', to='store.context'),
-                ),
-                migrations.AlterField(
-                    model_name='event',
-                    name='artifact',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='store.artifact'),
-                ),
-                migrations.AlterField(
-                    model_name='event',
-                    name='execution',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='store.execution'),
-                ),
-                migrations.AlterField(
-                    model_name='executionproperty',
-                    name='execution',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='property_values', to='store.execution'),
-                ),
-                migrations.AlterField(
-                    model_name='parentcontext',
-                    name='context',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='parent_links', to='store.context'),
-                ),
-                migrations.AddIndex(
-                    model_name='artifactproperty',
-                    index=models.Index(condition=models.Q(('int_value__isnull', False)), fields=['name', 'int_value', 'is_custom', 'artifact'], name='artprop_int_cover'),
-                ),
-                migrations.AddIndex(
-                    model_name='artifactproperty',
-                    index=models.Index(condition=models.Q(('double_value__isnull', False)), fields=['name', 'double_value', 'is_custom', 'artifact'], name='artprop_double_cover'),
-                ),
-                migrations.AddIndex(
-                    model_name='artifactproperty',
-                    index=models.Index(condition=models.Q(('bool_value__isnull', False)), fields=['name', 'bool_value', 'is_custom', 'artifact'], name='artprop_bool_cover'),
-                ),
-                migrations.AddIndex(
-                    model_name='contextproperty',
-                    index=models.Index(condition=models.Q(('int_value__isnull', False)), fields=['name', 'int_value', 'is_custom', 'context'], name='ctxprop_int_cover'),
-                ),
-                migrations.AddIndex(
-                    model_name='contextproperty',
-                    index=models.Index(condition=models.Q(('double_value__isnull', False)), fields=['name', 'double_value', 'is_custom', 'context'], name='ctxprop_double_cover'),
-                ),
-                migrations.AddIndex(
-                    model_name='contextproperty',
-                    index=models.Index(condition=models.Q(('bool_value__isnull', False)), fields=['name', 'bool_value', 'is_custom', 'context'], name='ctxprop_bool_cover'),
-                ),
-                migrations.AddIndex(
-                    model_name='executionproperty',
-                    index=models.Index(condition=models.Q(('int_value__isnull', False)), fields=['name', 'int_value', 'is_custom', 'execution'], name='exeprop_int_cover'),
-                ),
-                migrations.AddIndex(
-                    model_name='executionproperty',
-                    index=models.Index(condition=models.Q(('double_value__isnull', False)), fields=['name', 'double_value', 'is_custom', 'execution'], name='exeprop_double_cover'),
-                ),
-                migrations.AddIndex(
-                    model_name='executionproperty',
-                    index=models.Index(condition=models.Q(('bool_value__isnull', False)), fields=['name', 'bool_value', 'is_custom', 'execution'], name='exeprop_bool_cover'),
-                ),
-            ],
+            state_operations=_state_operations(),
             database_operations=[migrations.RunPython(forwards, backwards)],
         ),
     ]
