@@ -40,6 +40,15 @@ def uncover_strings(apps, schema_editor):  # type: ignore[no-untyped-def]
         _create(schema_editor, table, old, "name, string_value", "name, string_value(255)")
 
 
+# (model, index prefix, foreign key to the node) of the property tables
+_PROPERTY_MODELS = [
+    ("artifactproperty", "artprop", "artifact"),
+    ("contextproperty", "ctxprop", "context"),
+    ("executionproperty", "exeprop", "execution"),
+]
+_VALUES = [("int", "int_value"), ("double", "double_value"), ("bool", "bool_value")]
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -48,76 +57,17 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(cover_strings, uncover_strings, atomic=False),
-        migrations.RemoveIndex(
-            model_name='artifactproperty',
-            name='artprop_name_int',
+        *(
+            migrations.RemoveIndex(model_name=model, name=f"{prefix}_name_{short}")
+            for model, prefix, _node in _PROPERTY_MODELS
+            for short, _column in _VALUES
         ),
-        migrations.RemoveIndex(
-            model_name='artifactproperty',
-            name='artprop_name_double',
-        ),
-        migrations.RemoveIndex(
-            model_name='artifactproperty',
-            name='artprop_name_bool',
-        ),
-        migrations.RemoveIndex(
-            model_name='contextproperty',
-            name='ctxprop_name_int',
-        ),
-        migrations.RemoveIndex(
-            model_name='contextproperty',
-            name='ctxprop_name_double',
-        ),
-        migrations.RemoveIndex(
-            model_name='contextproperty',
-            name='ctxprop_name_bool',
-        ),
-        migrations.RemoveIndex(
-            model_name='executionproperty',
-            name='exeprop_name_int',
-        ),
-        migrations.RemoveIndex(
-            model_name='executionproperty',
-            name='exeprop_name_double',
-        ),
-        migrations.RemoveIndex(
-            model_name='executionproperty',
-            name='exeprop_name_bool',
-        ),
-        migrations.AddIndex(
-            model_name='artifactproperty',
-            index=models.Index(fields=['name', 'int_value', 'is_custom', 'artifact'], name='artprop_int_cover'),
-        ),
-        migrations.AddIndex(
-            model_name='artifactproperty',
-            index=models.Index(fields=['name', 'double_value', 'is_custom', 'artifact'], name='artprop_double_cover'),
-        ),
-        migrations.AddIndex(
-            model_name='artifactproperty',
-            index=models.Index(fields=['name', 'bool_value', 'is_custom', 'artifact'], name='artprop_bool_cover'),
-        ),
-        migrations.AddIndex(
-            model_name='contextproperty',
-            index=models.Index(fields=['name', 'int_value', 'is_custom', 'context'], name='ctxprop_int_cover'),
-        ),
-        migrations.AddIndex(
-            model_name='contextproperty',
-            index=models.Index(fields=['name', 'double_value', 'is_custom', 'context'], name='ctxprop_double_cover'),
-        ),
-        migrations.AddIndex(
-            model_name='contextproperty',
-            index=models.Index(fields=['name', 'bool_value', 'is_custom', 'context'], name='ctxprop_bool_cover'),
-        ),
-        migrations.AddIndex(
-            model_name='executionproperty',
-            index=models.Index(fields=['name', 'int_value', 'is_custom', 'execution'], name='exeprop_int_cover'),
-        ),
-        migrations.AddIndex(
-            model_name='executionproperty',
-            index=models.Index(fields=['name', 'double_value', 'is_custom', 'execution'], name='exeprop_double_cover'),
-        ),
-        migrations.AddIndex(
-            model_name='executionproperty',
-            index=models.Index(fields=['name', 'bool_value', 'is_custom', 'execution'], name='exeprop_bool_cover'),
+        *(
+            migrations.AddIndex(
+                model_name=model,
+                index=models.Index(fields=["name", column, "is_custom", node], name=f"{prefix}_{short}_cover"),
+            )
+            for model, prefix, node in _PROPERTY_MODELS
+            for short, column in _VALUES
         ),
     ]
