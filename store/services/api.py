@@ -402,5 +402,7 @@ def _get_lineage_graph(request: Any) -> Any:
 def _get_lineage_subgraph(request: Any) -> Any:
     response = svc.GetLineageSubgraphResponse()
     paths = list(request.read_mask.paths) if request.HasField("read_mask") else []
-    response.lineage_subgraph.CopyFrom(lineage.lineage_subgraph(request.lineage_subgraph_query_options, paths))
+    # Nodes by id alone, as ml-metadata answers: its clients read the nodes they want by id afterwards.
+    graph = lineage.lineage_subgraph(request.lineage_subgraph_query_options, paths, node_details=False)
+    response.lineage_subgraph.CopyFrom(graph)
     return response

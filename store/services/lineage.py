@@ -330,6 +330,12 @@ def _memberships(model: type, column: str, node_ids: set[int]) -> list[tuple[int
     return pairs
 
 
+def _ids_only(into: Any, ids: Iterable[int]) -> None:
+    """Nodes by id alone, in id order, added to the repeated field ``into``."""
+    for node_id in sorted(ids):
+        into.add(id=node_id)
+
+
 def _type_ids_of(model: type, node_ids: set[int]) -> set[int]:
     found: set[int] = set()
     head = f"SELECT DISTINCT type_id FROM {sql.table(model)} WHERE id IN "
@@ -356,8 +362,14 @@ _ALL_PARTS = frozenset(
 )
 
 
-def lineage_subgraph(options: Any, read_mask: Iterable[str] = ()) -> Any:
-    """MLMD's GetLineageSubgraph."""
+def lineage_subgraph(options: Any, read_mask: Iterable[str] = (), *, node_details: bool = True) -> Any:
+    """MLMD's GetLineageSubgraph.
+
+    ml-metadata's server answers it with its nodes by id alone, and its client
+    then reads the nodes it wants with GetArtifactsByID and the like; the API
+    method does the same (``node_details=False``).  The REST API and the
+    dashboard take the nodes whole, in the same transaction.
+    """
     which = options.WhichOneof("starting_nodes")
     if which is None:
         raise InvalidArgument("lineage_subgraph_query_options: starting_artifacts or starting_executions is required")
@@ -404,24 +416,33 @@ def lineage_subgraph(options: Any, read_mask: Iterable[str] = ()) -> Any:
     )
     artifact_ids = set(result.artifacts) - hidden_a
     execution_ids = set(result.executions) - hidden_e
-    return build_graph(artifact_ids, execution_ids, read_mask, with_contexts=True)
+    return build_graph(artifact_ids, execution_ids, read_mask, with_contexts=True, node_details=node_details)
 
 
 def build_graph(
-    artifact_ids: set[int], execution_ids: set[int], read_mask: Iterable[str] = (), *, with_contexts: bool
+    artifact_ids: set[int],
+    execution_ids: set[int],
+    read_mask: Iterable[str] = (),
+    *,
+    with_contexts: bool,
+    node_details: bool = True,
 ) -> Any:
     """A LineageGraph message of the given nodes, the events among them, their contexts and types.
 
     Only the parts the read mask names are read (all of them when it names none).
+    Without ``node_details`` the nodes carry their id alone.
     """
     parts = set(read_mask) & _ALL_PARTS or set(_ALL_PARTS)
     graph = pb.LineageGraph()
     type_ids: set[int] = set()
     for part, kind, ids in (("artifacts", ARTIFACT, artifact_ids), ("executions", EXECUTION, execution_ids)):
-        if part in parts:
+        if part in parts and node_details:
             nodes = nodes_by_ids(kind, ids, into=getattr(graph, part))
             type_ids.update(n.type_id for n in nodes)
-        elif f"{kind.name}_types" in parts:
+            continue
+        if part in parts:
+            _ids_only(getattr(graph, part), ids)
+        if f"{kind.name}_types" in parts:
             type_ids |= _type_ids_of(kind.model, ids)
     attributions: list[tuple[int, int]] = []
     associations: list[tuple[int, int]] = []
@@ -429,11 +450,14 @@ def build_graph(
         attributions = _memberships(Attribution, "artifact_id", artifact_ids)
         associations = _memberships(Association, "execution_id", execution_ids)
         context_ids = {c for c, _ in attributions} | {c for c, _ in associations}
-        if "contexts" in parts:
+        if "contexts" in parts and node_details:
             contexts = nodes_by_ids(CONTEXT, context_ids, into=graph.contexts)
             type_ids.update(c.type_id for c in contexts)
-        elif "context_types" in parts:
-            type_ids |= _type_ids_of(Context, context_ids)
+        else:
+            if "contexts" in parts:
+                _ids_only(graph.contexts, context_ids)
+            if "context_types" in parts:
+                type_ids |= _type_ids_of(Context, context_ids)
     if "events" in parts:
         relations.event_protos(_events_between(artifact_ids, execution_ids), into=graph.events)
     if type_ids and parts & {"artifact_types", "execution_types", "context_types"}:

@@ -87,8 +87,11 @@ def test_script_records_the_pipeline_and_the_core_and_grpc_see_it(
         direction=pb.LineageSubgraphQueryOptions.UPSTREAM,
     )
     graph = grpc_stub.GetLineageSubgraph(svc.GetLineageSubgraphRequest(lineage_subgraph_query_options=options)).lineage_subgraph
-    assert {e.type for e in graph.executions} == set(STEPS)
-    assert any(a.uri.endswith("run-1/examples") for a in graph.artifacts)
+    # As from ml-metadata's server, the nodes come by id; a client reads them by id.
+    reached = grpc_stub.GetExecutionsByID(svc.GetExecutionsByIDRequest(execution_ids=[e.id for e in graph.executions]))
+    assert {e.type for e in reached.executions} == set(STEPS)
+    read = grpc_stub.GetArtifactsByID(svc.GetArtifactsByIDRequest(artifact_ids=[a.id for a in graph.artifacts]))
+    assert any(a.uri.endswith("run-1/examples") for a in read.artifacts)
     events = grpc_stub.GetEventsByExecutionIDs(
         svc.GetEventsByExecutionIDsRequest(execution_ids=[e.id for e in executions])
     ).events

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from store.models import Artifact, Event, Execution
 from store.proto import metadata_store_pb2 as pb
-from store.services import cache
+from store.services import cache, lineage
 from store.services.errors import InvalidArgument
 from store.services.filter_query import id_literals
 from tests.store.mlmd import (
@@ -128,6 +128,38 @@ def test_a_10000_step_chain_is_traversed_whole_in_one_call() -> None:
     assert len(up.events) == 20_000
     down = _subgraph(f"id = {artifacts[0]}", pb.LineageSubgraphQueryOptions.DOWNSTREAM)
     assert {a.id for a in down.artifacts} == set(artifacts)
+
+
+def test_the_lineage_subgraph_method_gives_nodes_by_id_as_ml_metadata_does() -> None:
+    artifacts, executions = _chain(3)
+    [run] = put_contexts(pb.Context(type_id=context_type(), name="run"))
+    call(
+        "PutAttributionsAndAssociations",
+        attributions=[pb.Attribution(context_id=run, artifact_id=a) for a in artifacts],
+        associations=[pb.Association(context_id=run, execution_id=e) for e in executions],
+    )
+    options = pb.LineageSubgraphQueryOptions(direction=pb.LineageSubgraphQueryOptions.UPSTREAM)
+    options.starting_artifacts.filter_query = f"id = {artifacts[-1]}"
+
+    graph = call("GetLineageSubgraph", lineage_subgraph_query_options=options).lineage_subgraph
+    assert list(graph.artifacts) == [pb.Artifact(id=a) for a in artifacts]
+    assert list(graph.executions) == [pb.Execution(id=e) for e in executions]
+    assert list(graph.contexts) == [pb.Context(id=run)]
+    assert len(graph.events) == 6 and len(graph.attributions) == 4 and len(graph.associations) == 3
+    # Types are still whole: those of the nodes reached.
+    assert [t.name for t in graph.artifact_types] == ["DataSet"]
+    assert [t.name for t in graph.execution_types] == ["Trainer"]
+    assert [t.name for t in graph.context_types] == ["Experiment"]
+    typed = call(
+        "GetLineageSubgraph", lineage_subgraph_query_options=options, read_mask={"paths": ["execution_types"]}
+    ).lineage_subgraph
+    assert [t.name for t in typed.execution_types] == ["Trainer"] and not typed.executions and not typed.artifact_types
+
+    # The REST API and the dashboard read the nodes whole, in the same walk.
+    whole = lineage.lineage_subgraph(options)
+    assert [a.uri for a in whole.artifacts] == [f"a{i}" for i in range(4)]
+    assert [e.name for e in whole.executions] == [f"e{i}" for i in range(3)]
+    assert [c.name for c in whole.contexts] == ["run"]
 
 
 def test_hops_direction_and_field_mask() -> None:
