@@ -20,6 +20,8 @@ The reference side runs in .venv-mlmd (ml-metadata 1.17.1 with protobuf 4), the
 venv scripts/conformance.sh makes; it is created here with the same pins when
 missing.  Rounds go through the targets in a rotating order, so that a burst of
 load on the machine does not land on one target only; the table shows medians.
+Within a round, each read phase runs --read-passes times (5) and counts its
+median pass (see bench/workload.py).
 
 --memory adds a separate run: a fresh gRPC server on SQLite is filled with
 100,000 artifacts, then read 20,000 times; its resident memory (VmRSS from
@@ -231,6 +233,7 @@ def run_target(target: str, args: argparse.Namespace, workdir: Path, mariadb: st
         "--artifacts", str(args.artifacts),
         "--executions", str(args.executions),
         "--long-chain", str(args.long_chain),
+        "--read-passes", str(args.read_passes),
     ]
     env = dict(os.environ, MLMD_BENCH_OURS_ROOT=str(args.ours_root), MLMD_SQLITE_SYNCHRONOUS="FULL")
     server: Server | None = None
@@ -444,6 +447,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="rounds of every target (default 3); the table shows medians")
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help="comma-separated (default: all but MariaDB)")
+    parser.add_argument("--read-passes", type=int, default=5, help="passes of each read phase per round (its median counts)")
     parser.add_argument("--mariadb", action="store_true", help="also ours-grpc-mariadb, on scripts/mariadb.sh's server")
     parser.add_argument("--memory", action="store_true", help="also the 100,000-artifact memory run")
     parser.add_argument("--artifacts", type=int, default=10_000)
@@ -505,6 +509,7 @@ def main() -> None:
         "machine": machine(),
         "load": {"min": min(loads), "max": max(loads), "median": statistics.median(loads)},
         "repeat": args.repeat,
+        "read_passes": args.read_passes,
         "targets": targets,
         "skipped": skipped,
         "workload": {
