@@ -12,15 +12,18 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import Q, QuerySet
 
+from store.db import current_alias, current_connection
 from store.proto import metadata_store_pb2 as pb
 from store.services import sql
 from store.services.errors import InvalidArgument
 from store.services.filter_query import check_filter, filter_nodes
-from store.services.kinds import NodeKind
+from store.services.kinds import KINDS, NodeKind
 from store.services.nodes import node_protos, read_columns
 from store.services.sql import fetch_queryset
 
@@ -95,10 +98,34 @@ def list_nodes(
         check_filter(kind.name, filter_query)
     column, ascending, limit = _order(options)
     digest = _digest(kind, scope, column, ascending, filter_query)
-
-    id_bound = None
+    position = None
     if options.HasField("next_page_token") and options.next_page_token:
-        value, last_id = decode_token(options.next_page_token, digest)
+        position = decode_token(options.next_page_token, digest)
+    if plain == Scope() and filter_query:
+        # A filtered list of all the nodes: its statement is compiled once per filter (and order and page size).
+        statement = _filtered_statement(
+            current_alias(), current_connection().vendor, kind.name, filter_query, column, ascending, limit,
+            position is not None,
+        )
+        if statement is not None:
+            return _page(kind, statement.rows(position), limit, column, digest, into)
+    page = _page_queryset(kind, queryset, filter_query, column, ascending, limit, position)
+    return _page(kind, fetch_queryset(page, read_columns(kind)), limit, column, digest, into)
+
+
+def _page_queryset(
+    kind: NodeKind,
+    queryset: QuerySet[Any],
+    filter_query: str,
+    column: str,
+    ascending: bool,
+    limit: int,
+    position: tuple[int, int] | None,
+) -> QuerySet[Any]:
+    """The rows of one page (and one more) of ``queryset``: after ``position`` (order value, id), filtered, ordered."""
+    id_bound = None
+    if position is not None:
+        value, last_id = position
         if column == "id":
             id_bound = ("gt" if ascending else "lt", last_id)
             queryset = queryset.filter(**{f"id__{id_bound[0]}": last_id})
@@ -111,9 +138,69 @@ def list_nodes(
     ordering = [column, "id"] if column != "id" else ["id"]
     if not ascending:
         ordering = [f"-{c}" for c in ordering]
-    names = read_columns(kind)
-    rows = fetch_queryset(queryset.order_by(*ordering)[: limit + 1], names)
-    return _page(kind, rows, limit, column, digest, into)
+    return queryset.order_by(*ordering)[: limit + 1]
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """A page's SQL with its parameters; ``slots`` are where the page position goes ((index, "value" or "id"))."""
+
+    text: str
+    params: tuple[Any, ...]
+    slots: tuple[tuple[int, str], ...]
+    empty: bool = False  # the filter matches nothing, whatever the data
+
+    def rows(self, position: tuple[int, int] | None) -> list[tuple[Any, ...]]:
+        if self.empty:
+            return []
+        params = list(self.params)
+        if position is not None:
+            place = {"value": position[0], "id": position[1]}
+            for index, which in self.slots:
+                params[index] = place[which]
+        return sql.fetchall(self.text, params)
+
+
+# Two different stand-ins for a page position's (order value, id): where the two compiled statements
+# differ is where the position goes.  Anything else that differs (none is known) skips the cache.
+_STAND_INS = ((-(2**62) + 11, -(2**62) + 13), (-(2**62) + 17, -(2**62) + 19))
+
+
+@lru_cache(maxsize=256)
+def _filtered_statement(
+    alias: str, vendor: str, kind_name: str, filter_query: str, column: str, ascending: bool, limit: int, paged: bool
+) -> _Statement | None:
+    """The statement of a page of a filtered list of all the ``kind_name`` nodes, or None (compile it each time).
+
+    Building the filter's ORM query and compiling it cost more than running it,
+    and a client pages through a list with the same filter.  The SQL depends
+    only on the arguments: the filter compiler reads no data, and the statement
+    is what the connection of ``alias`` (of ``vendor``) compiles.
+    """
+    kind = KINDS[kind_name]
+    compiled = []
+    for stand_in in _STAND_INS:
+        page = _page_queryset(
+            kind, kind.model.objects.all(), filter_query, column, ascending, limit, stand_in if paged else None
+        )
+        try:
+            compiled.append(page.values_list(*read_columns(kind)).query.get_compiler(using=alias).as_sql())
+        except EmptyResultSet:
+            return _Statement("", (), (), empty=True)
+    (text, params), (other_text, other_params) = compiled
+    if text != other_text or len(params) != len(other_params):
+        return None
+    slots = []
+    for index, (first, second) in enumerate(zip(params, other_params, strict=True)):
+        if first == second:
+            continue
+        if (first, second) == (_STAND_INS[0][0], _STAND_INS[1][0]):
+            slots.append((index, "value"))
+        elif (first, second) == (_STAND_INS[0][1], _STAND_INS[1][1]):
+            slots.append((index, "id"))
+        else:
+            return None
+    return _Statement(text, tuple(params), tuple(slots))
 
 
 def _order(options: Any) -> tuple[str, bool, int]:

@@ -2,7 +2,10 @@
 
 Pages after the first evaluate property tests only beyond the page boundary
 (``filter_nodes(..., id_bound=...)``); that must not change which nodes a
-filter selects, negated and or-ed tests included, in either direction.
+filter selects, negated and or-ed tests included, in either direction.  A
+filtered list of all the nodes runs a statement compiled once per filter, order
+and page size (``listing._filtered_statement``): its pages are compared with
+the filter's ORM query.
 """
 from __future__ import annotations
 
@@ -10,7 +13,10 @@ from typing import Any
 
 import pytest
 
+from store.models import Artifact
 from store.proto import metadata_store_pb2 as pb
+from store.services import listing
+from store.services.filter_query import filter_nodes
 from tests.store.mlmd import artifact_type, call, context_type, put_artifacts, put_contexts
 
 pytestmark = pytest.mark.django_db
@@ -46,14 +52,14 @@ def artifacts() -> list[int]:
     return ids
 
 
-def _pages(query: str, ascending: bool, size: int) -> list[int]:
+def _pages(query: str, ascending: bool, size: int, field: int = pb.ListOperationOptions.OrderByField.ID) -> list[int]:
     found: list[int] = []
     token = ""
     while True:
         options: dict[str, Any] = {
             "filter_query": query,
             "max_result_size": size,
-            "order_by_field": {"field": pb.ListOperationOptions.OrderByField.ID, "is_asc": ascending},
+            "order_by_field": {"field": field, "is_asc": ascending},
         }
         if token:
             options["next_page_token"] = token
@@ -64,10 +70,54 @@ def _pages(query: str, ascending: bool, size: int) -> list[int]:
             return found
 
 
+def _matching(query: str) -> list[int]:
+    """The filter's nodes by id, from its ORM query (not the cached statements)."""
+    return list(filter_nodes(Artifact.objects.all(), "artifact", query).order_by("id").values_list("id", flat=True))
+
+
 @pytest.mark.parametrize("query", QUERIES)
 def test_pages_of_a_filter_are_the_unpaged_filter(artifacts: list[int], query: str) -> None:
-    everything = [a.id for a in call("GetArtifacts", options={"filter_query": query, "max_result_size": 1000}).artifacts]
+    everything = _matching(query)
     assert 0 < len(everything) < len(artifacts), "the query should select some nodes, not all"
+    unpaged = call("GetArtifacts", options={"filter_query": query, "max_result_size": 1000}).artifacts
+    assert [a.id for a in unpaged] == everything
     for size in (1, 4, 10):
         assert _pages(query, True, size) == everything
         assert _pages(query, False, size) == everything[::-1]
+
+
+def test_pages_ordered_by_time_carry_the_time_into_the_next_page(artifacts: list[int]) -> None:
+    query = QUERIES[2]
+    # Give a few nodes one creation time: the next page starts after a (time, id) pair.
+    Artifact.objects.filter(id__in=artifacts[5:25]).update(create_time_since_epoch=1_000)
+    by_time = sorted(
+        Artifact.objects.filter(id__in=_matching(query)).values_list("create_time_since_epoch", "id")
+    )
+    create_time = pb.ListOperationOptions.OrderByField.CREATE_TIME
+    for size in (1, 3):
+        assert _pages(query, True, size, create_time) == [i for _, i in by_time]
+        assert _pages(query, False, size, create_time) == [i for _, i in reversed(by_time)]
+
+
+def test_a_filter_is_compiled_once_for_all_its_pages(artifacts: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled: list[str] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        compiled.append(args[2])
+        return filter_nodes(*args, **kwargs)
+
+    monkeypatch.setattr(listing, "filter_nodes", counting)
+    listing._filtered_statement.cache_clear()
+    query = "properties.size.int_value >= 3"
+    assert len(_matching(query)) > 20 and _pages(query, True, 2) == _matching(query)
+    # Two compiles for the first page's statement and two for the others' (the position's two stand-ins).
+    assert compiled == [query] * 4
+    assert _pages(query, True, 2) == _matching(query)
+    assert len(compiled) == 4
+
+
+def test_a_filter_literal_equal_to_a_stand_in_is_kept(artifacts: list[int]) -> None:
+    stand_in = listing._STAND_INS[0][1]
+    query = f"id != {stand_in} AND properties.size.int_value > 20"
+    assert _pages(query, True, 3) == _matching(query)
+    assert _pages(query, False, 3) == _matching(query)[::-1]
