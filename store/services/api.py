@@ -226,7 +226,7 @@ def _register_node_reads(label: str, kind: NodeKind, plural: str) -> None:
             return response
         _, token = list_nodes(
             kind,
-            kind.model.objects.filter(type_id=type_id),
+            lambda: kind.model.objects.filter(type_id=type_id),
             _options(request),
             scope=f"type:{request.type_name}:{request.type_version}",
             into=getattr(response, plural),
@@ -367,7 +367,7 @@ def _register_by_context(label: str, kind: NodeKind, plural: str, link: type, lo
         response = response_cls()
         _, token = list_nodes(
             kind,
-            kind.model.objects.filter(**{f"{lookup}__context_id": request.context_id}),
+            lambda: kind.model.objects.filter(**{f"{lookup}__context_id": request.context_id}),
             _options(request),
             scope=f"context:{request.context_id}",
             into=getattr(response, plural),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -76,7 +77,7 @@ class Scope:
 
 def list_nodes(
     kind: NodeKind,
-    queryset: QuerySet[Any],
+    rows: QuerySet[Any] | Callable[[], QuerySet[Any]],
     options: Any | None,
     *,
     scope: str = "",
@@ -85,12 +86,16 @@ def list_nodes(
 ) -> tuple[list[Any], str]:
     """One page of nodes as messages, and the token of the next page ('' when none).
 
+    ``rows``: the nodes to list, as a queryset or a function that makes it
+    (building a queryset costs more than a plain page's whole query: with
+    ``plain`` it is made only when a filter query needs it).
     ``into``: the response's repeated field to build them in (see ``nodes.node_protos``).
-    ``plain``: the same rows as ``queryset``, in plain SQL (used when there is no filter query).
+    ``plain``: the same rows, in plain SQL (used when there is no filter query).
     """
     filter_query = options.filter_query if options is not None and options.HasField("filter_query") else ""
     if plain is not None and not filter_query:
         return _plain_page(kind, plain, options, scope, into)
+    queryset = rows() if callable(rows) else rows
     if options is None:
         return node_protos(kind, queryset.order_by("id"), into=into), ""
     if filter_query:
