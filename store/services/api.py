@@ -14,6 +14,7 @@ from typing import Any
 from django.db import DatabaseError
 
 from store.choices import TypeKind
+from store.db import current_connection
 from store.models import Artifact, Association, Attribution, Context
 from store.proto import metadata_store_service_pb2 as svc
 from store.services import executions, graph_jobs, lineage, nodes, relations, sql, types
@@ -21,7 +22,7 @@ from store.services.errors import InvalidArgument, MetadataStoreError, NotFound,
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION, NodeKind
 from store.services.listing import Scope, list_nodes
 from store.services.retry import run_with_retry
-from store.services.transactions import reading, translate_database_error
+from store.services.transactions import reading, reads_share_no_snapshot, translate_database_error
 
 logger = logging.getLogger("store.api")
 
@@ -61,7 +62,7 @@ def call(method: str, request: Any) -> Any:
         if writes:
             return run_with_retry(run)
         with reading():
-            return run_with_retry(run)
+            return run_with_retry(run, transactional=not reads_share_no_snapshot(current_connection()))
     except MetadataStoreError:
         raise
     except DatabaseError as exc:

@@ -81,8 +81,14 @@ def run_with_retry(
     *,
     attempts: int = 3,
     sleep: Callable[[float], None] = time.sleep,
+    transactional: bool = True,
 ) -> T:
     """Run ``fn()`` in one transaction on the current store database; run it again on a transient failure.
+
+    ``transactional=False`` runs ``fn()`` in autocommit, each statement its own
+    transaction: for a read-only ``fn`` where that reads the same rows
+    (``transactions.reads_share_no_snapshot``); inside a larger transaction it
+    joins that one as usual.
 
     At most ``attempts`` runs.  The last failure, or any failure that is not
     transient, is raised unchanged (``transactions.translate_database_error``
@@ -106,7 +112,7 @@ def run_with_retry(
     for attempt in range(1, attempts + 1):
         work_done = False
         try:
-            with transaction.atomic(using=alias):
+            with transaction.atomic(using=alias) if transactional else contextlib.nullcontext():
                 result = fn()
                 work_done = True
             return result

@@ -57,6 +57,22 @@ def reading() -> Iterator[None]:
         connection.transaction_mode = mode
 
 
+def reads_share_no_snapshot(connection: Any) -> bool:
+    """Whether a read-only request may run its statements in autocommit, without a transaction.
+
+    On MySQL/MariaDB at READ COMMITTED (the store's setting) every statement
+    reads the rows committed before it began, inside a transaction or not, so
+    a read-only request's transaction buys nothing there, and costs three round
+    trips (autocommit off, COMMIT, autocommit on): ~0.4 ms of a ~0.9 ms small
+    read on a local MariaDB.  On SQLite the transaction is what gives the
+    request's statements one snapshot: it stays.
+    """
+    if connection.vendor != "mysql":
+        return False
+    connection.ensure_connection()  # the isolation level is read from the options when connecting
+    return getattr(connection, "isolation_level", None) == "read committed"
+
+
 @contextlib.contextmanager
 def savepoint() -> Iterator[None]:
     """A nested transaction: a failure inside it leaves the outer request usable."""

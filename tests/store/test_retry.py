@@ -151,3 +151,41 @@ def test_a_store_error_made_of_a_transient_database_error_is_retried(pauses: lis
     with pytest.raises(Aborted):
         _run(always, pauses)
     assert always.runs == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_autocommit_run_is_retried_outside_any_transaction(pauses: list[float]) -> None:
+    flaky = Flaky(OperationalError(1213, "Deadlock found when trying to get lock"))
+    assert _run(flaky, pauses, transactional=False) == "done"
+    assert flaky.runs == 2 and flaky.in_transaction == [False, False] and len(pauses) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_runs_in_a_transaction_only_where_it_gives_one_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On MySQL/MariaDB at READ COMMITTED a read's statements each see the latest commits anyway: autocommit.
+
+    On SQLite the transaction holds one snapshot for all of a read's statements; writes always get one.
+    """
+    from store.db import using
+    from store.proto import metadata_store_service_pb2 as svc
+    from store.services import api
+
+    seen: dict[str, bool] = {}
+    read, writes = api._HANDLERS["GetArtifactTypes"]
+    write, _ = api._HANDLERS["PutArtifactType"]
+
+    def spy(name: str, handler: Any) -> Any:
+        def run(request: Any) -> Any:
+            seen[name] = connection.in_atomic_block
+            return handler(request)
+
+        return run
+
+    monkeypatch.setitem(api._HANDLERS, "GetArtifactTypes", (spy("read", read), writes))
+    monkeypatch.setitem(api._HANDLERS, "PutArtifactType", (spy("write", write), True))
+    with using("default"):
+        api.call("PutArtifactType", svc.PutArtifactTypeRequest(artifact_type={"name": "Spied"}))
+        assert [t.name for t in api.call("GetArtifactTypes", svc.GetArtifactTypesRequest()).artifact_types] == ["Spied"]
+    assert seen["write"] is True
+    assert seen["read"] is (connection.vendor == "sqlite")
+    assert not connection.in_atomic_block and connection.get_autocommit()
