@@ -14,15 +14,14 @@ from typing import Any
 from django.db import DatabaseError
 
 from store.choices import TypeKind
-from store.db import current_connection
 from store.models import Artifact, Association, Attribution, Context
 from store.proto import metadata_store_service_pb2 as svc
 from store.services import executions, graph_jobs, lineage, nodes, relations, sql, types
 from store.services.errors import InvalidArgument, MetadataStoreError, NotFound, Unimplemented
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION, NodeKind
 from store.services.listing import Scope, list_nodes
-from store.services.retry import run_with_retry
-from store.services.transactions import reading, reads_share_no_snapshot, translate_database_error
+from store.services.retry import run_read, run_with_retry
+from store.services.transactions import translate_database_error
 
 logger = logging.getLogger("store.api")
 
@@ -61,8 +60,7 @@ def call(method: str, request: Any) -> Any:
         # A deadlock or lock timeout re-runs the whole transaction (a few times) before ABORTED.
         if writes:
             return run_with_retry(run)
-        with reading():
-            return run_with_retry(run, transactional=not reads_share_no_snapshot(current_connection()))
+        return run_read(run)
     except MetadataStoreError:
         raise
     except DatabaseError as exc:

@@ -35,8 +35,14 @@ from typing import Any, TypeVar
 
 from django.db import DatabaseError, transaction
 
-from store.db import current_alias
-from store.services.transactions import is_connection_lost, is_retryable, is_unique_violation
+from store.db import current_alias, current_connection
+from store.services.transactions import (
+    is_connection_lost,
+    is_retryable,
+    is_unique_violation,
+    reading,
+    reads_share_no_snapshot,
+)
 
 logger = logging.getLogger("store.retry")
 
@@ -74,6 +80,13 @@ def writers_can_race(connection: Any) -> bool:
     when it begins (IMMEDIATE), so writers run one after the other.
     """
     return connection.vendor != "sqlite"
+
+
+def run_read(fn: Callable[[], T]) -> T:
+    """Run a read-only ``fn()`` as every read request runs: retried like a write, on SQLite in a
+    DEFERRED transaction (its one snapshot), on MySQL/MariaDB at READ COMMITTED in autocommit."""
+    with reading():
+        return run_with_retry(fn, transactional=not reads_share_no_snapshot(current_connection()))
 
 
 def run_with_retry(

@@ -25,7 +25,7 @@ from store.proto import metadata_store_service_pb2 as svc
 from store.services import cache, lineage, retention
 from store.services.kinds import ARTIFACT, CONTEXT, EXECUTION
 from store.services.nodes import nodes_by_ids
-from store.services.transactions import reading, request_transaction
+from store.services.retry import run_read
 from store.services.types import declared_properties
 
 DEFAULT_HOPS = 20
@@ -171,10 +171,8 @@ def artifact_lineage(artifact_id: int, query: Mapping[str, str]) -> dict[str, An
         max_num_hops=_hops(query),
         direction=_DIRECTIONS[direction],  # type: ignore[arg-type]
     )
-    # The nodes whole, read in the walk's transaction (the API method answers with their ids alone).
-    with reading(), request_transaction():
-        graph = lineage.lineage_subgraph(options)
-    return graph_json(graph)
+    # The nodes whole, read with the walk (the API method answers with their ids alone).
+    return graph_json(run_read(lambda: lineage.lineage_subgraph(options)))
 
 
 def context_graph(context_id: int) -> dict[str, Any]:
