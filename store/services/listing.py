@@ -19,7 +19,7 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet
 from django.db.models import Q, QuerySet
 
-from store.db import current_alias, current_connection
+from store.db import current_alias
 from store.proto import metadata_store_pb2 as pb
 from store.services import sql
 from store.services.errors import InvalidArgument
@@ -95,9 +95,8 @@ def list_nodes(
     filter_query = options.filter_query if options is not None and options.HasField("filter_query") else ""
     if plain is not None and not filter_query:
         return _plain_page(kind, plain, options, scope, into)
-    queryset = rows() if callable(rows) else rows
     if options is None:
-        return node_protos(kind, queryset.order_by("id"), into=into), ""
+        return node_protos(kind, _queryset(rows).order_by("id"), into=into), ""
     if filter_query:
         # Checked before the options, so that a bad query is the error a caller sees first.
         check_filter(kind.name, filter_query)
@@ -109,13 +108,16 @@ def list_nodes(
     if plain == Scope() and filter_query:
         # A filtered list of all the nodes: its statement is compiled once per filter (and order and page size).
         statement = _filtered_statement(
-            current_alias(), current_connection().vendor, kind.name, filter_query, column, ascending, limit,
-            position is not None,
+            current_alias(), kind.name, filter_query, column, ascending, limit, position is not None
         )
         if statement is not None:
             return _page(kind, statement.rows(position), limit, column, digest, into)
-    page = _page_queryset(kind, queryset, filter_query, column, ascending, limit, position)
+    page = _page_queryset(kind, _queryset(rows), filter_query, column, ascending, limit, position)
     return _page(kind, fetch_queryset(page, read_columns(kind)), limit, column, digest, into)
+
+
+def _queryset(rows: QuerySet[Any] | Callable[[], QuerySet[Any]]) -> QuerySet[Any]:
+    return rows() if callable(rows) else rows
 
 
 def _page_queryset(
@@ -173,14 +175,14 @@ _STAND_INS = ((-(2**62) + 11, -(2**62) + 13), (-(2**62) + 17, -(2**62) + 19))
 
 @lru_cache(maxsize=256)
 def _filtered_statement(
-    alias: str, vendor: str, kind_name: str, filter_query: str, column: str, ascending: bool, limit: int, paged: bool
+    alias: str, kind_name: str, filter_query: str, column: str, ascending: bool, limit: int, paged: bool
 ) -> _Statement | None:
     """The statement of a page of a filtered list of all the ``kind_name`` nodes, or None (compile it each time).
 
     Building the filter's ORM query and compiling it cost more than running it,
     and a client pages through a list with the same filter.  The SQL depends
     only on the arguments: the filter compiler reads no data, and the statement
-    is what the connection of ``alias`` (of ``vendor``) compiles.
+    is what the connection of ``alias`` compiles.
     """
     kind = KINDS[kind_name]
     compiled = []
