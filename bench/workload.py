@@ -180,20 +180,26 @@ class Workload:
 
     # ------------------------------------------------------------------ phases
 
-    def run(self, *, long_chain_traversal: bool) -> None:
-        self.timed("types", self.register_types)
-        self.timed("put_artifacts", self.put_artifacts)
-        self.timed_read("get_by_id", self.get_by_id)
-        self.timed_read("get_by_type", self.get_by_type)
-        self.timed("put_execution", self.put_executions)
-        self.timed_read("get_by_context", self.get_by_context)
-        self.timed_read("filter_query", self.filter_query)
-        self.timed("chain45_build", lambda: self.build_chain_with_put_execution(45))
-        self.timed_read("lineage45", self.lineage45)
-        self.timed("chain5000_build", lambda: self.build_chain_with_subgraphs(self.long_chain))
+    def run(self, *, long_chain_traversal: bool, until: str | None = None) -> None:
+        """The phases in order; ``until``: stop after that phase."""
+        steps = [
+            ("types", self.timed, self.register_types),
+            ("put_artifacts", self.timed, self.put_artifacts),
+            ("get_by_id", self.timed_read, self.get_by_id),
+            ("get_by_type", self.timed_read, self.get_by_type),
+            ("put_execution", self.timed, self.put_executions),
+            ("get_by_context", self.timed_read, self.get_by_context),
+            ("filter_query", self.timed_read, self.filter_query),
+            ("chain45_build", self.timed, lambda: self.build_chain_with_put_execution(45)),
+            ("lineage45", self.timed_read, self.lineage45),
+            ("chain5000_build", self.timed, lambda: self.build_chain_with_subgraphs(self.long_chain)),
+        ]
         if long_chain_traversal:
-            self.timed("lineage5000", self.lineage_long)
-            self.timed("lineage5000_edges", self.lineage_long_edges)
+            steps += [("lineage5000", self.timed, self.lineage_long), ("lineage5000_edges", self.timed, self.lineage_long_edges)]
+        for phase, timer, function in steps:
+            timer(phase, function)
+            if phase == until:
+                return
 
     def register_types(self) -> None:
         pb, store = self.pb, self.store
@@ -401,6 +407,7 @@ def main() -> None:
     parser.add_argument("--long-chain", type=int, default=5_000)
     parser.add_argument("--no-long-traversal", action="store_true", help="skip lineage5000 (ml-metadata: 100-hop cap)")
     parser.add_argument("--read-passes", type=int, default=5, help="passes of each read phase; its time is the median pass")
+    parser.add_argument("--until", choices=PHASES, help="stop after this phase")
     parser.add_argument("--mode", choices=("workload", "memory"), default="workload")
     parser.add_argument("--memory-artifacts", type=int, default=100_000)
     parser.add_argument("--read-calls", type=int, default=20_000)
@@ -418,7 +425,7 @@ def main() -> None:
     if args.mode == "memory":
         result["memory"] = memory_run(workload, args)
     else:
-        workload.run(long_chain_traversal=not args.no_long_traversal)
+        workload.run(long_chain_traversal=not args.no_long_traversal, until=args.until)
         result["phases"] = workload.times
         result["passes"] = workload.passes
         result["checks"] = workload.checks
