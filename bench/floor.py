@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BENCH, MLMD_PYTHON, RESULTS, ROOT, SITE_PYTHON, ensure_mlmd_venv, git_revision, log, machine  # noqa: E402
-from workload import WORKLOAD_PHASES  # noqa: E402
+from run import BENCH, MLMD_PYTHON, RESULTS, ROOT, SITE_PYTHON, ensure_mlmd_venv, git_revision, log, machine
+from workload import WORKLOAD_PHASES
 
 TARGETS = ("mlmd-memory", "ours", "sql-only", "sql-only-normal", "answer-only")
 SERVER_MODES = {
