@@ -32,19 +32,28 @@ import argparse
 import datetime
 import json
 import os
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BENCH, MLMD_PYTHON, RESULTS, ROOT, SITE_PYTHON, ensure_mlmd_venv, git_revision, log, machine
+from run import (
+    BENCH,
+    MLMD_PYTHON,
+    RESULTS,
+    ROOT,
+    SITE_PYTHON,
+    Server,
+    ensure_mlmd_venv,
+    git_revision,
+    log,
+    machine,
+    write_results,
+)
 from workload import WORKLOAD_PHASES
 
 TARGETS = ("mlmd-memory", "ours", "sql-only", "sql-only-normal", "answer-only")
@@ -63,47 +72,9 @@ LABELS = {
 }
 
 
-class FloorServer:
-    """bench/floor_server.py in one mode, on a free port."""
-
-    def __init__(self, mode: list[str], database: Path, recording: Path, logfile: Path) -> None:
-        self.log_path = logfile
-        self.log_file = logfile.open("w")
-        self.process = subprocess.Popen(
-            [str(SITE_PYTHON), str(BENCH / "floor_server.py"), *mode[:1], str(database), str(recording), *mode[1:]],
-            cwd=ROOT,
-            env=dict(os.environ, MLMD_SQLITE_SYNCHRONOUS="FULL", PYTHONUNBUFFERED="1"),
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            match = re.search(r"^PORT (\d+)$", logfile.read_text(), re.M)
-            if match:
-                self.port = int(match.group(1))
-                return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the floor server exited: {logfile.read_text()[-3000:]}")
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("the floor server did not start within 300 s")
-
-    def stop(self) -> None:
-        """SIGTERM, then wait: a recording server writes its recording on the way out."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(120)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log_file.close()
-        if self.process.returncode != 0:
-            raise RuntimeError(f"the floor server failed ({self.process.returncode}): {self.log_path.read_text()[-3000:]}")
-
-
 def run_target(target: str, args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     out = rundir / f"{target}.json"
+    recording = rundir / "recording.pickle"
     command = [
         str(MLMD_PYTHON), str(BENCH / "workload.py"), "--api", "mlmd", "--no-long-traversal", "--long-chain", "0",
         "--artifacts", str(args.artifacts), "--executions", str(args.executions),
@@ -116,7 +87,11 @@ def run_target(target: str, args: argparse.Namespace, rundir: Path) -> dict[str,
             command += ["--store", "mlmd-memory"]
         else:
             database = rundir / f"{target}.sqlite3"
-            server = FloorServer(SERVER_MODES[target], database, rundir / "recording.pickle", rundir / f"{target}.log")
+            mode = SERVER_MODES[target]
+            server = Server(
+                f"sqlite:///{database}", rundir, ROOT, {"MLMD_SQLITE_SYNCHRONOUS": "FULL"},
+                command=[str(SITE_PYTHON), str(BENCH / "floor_server.py"), mode[0], str(database), str(recording), *mode[1:]],
+            )
             command += ["--store", "grpc", "--port", str(server.port)]
             if target == "answer-only":
                 command += ["--until", "put_execution"]
@@ -124,6 +99,8 @@ def run_target(target: str, args: argparse.Namespace, rundir: Path) -> dict[str,
     finally:
         if server is not None:
             server.stop()
+    if target == "ours" and not recording.exists():
+        raise RuntimeError(f"the recording server wrote no {recording}: {server.log_path.read_text()[-3000:]}")
     phases = json.loads(out.read_text())["phases"]
     whole = all(p in phases for p in WORKLOAD_PHASES)
     return {
@@ -225,11 +202,7 @@ def main() -> None:
     }
     summary["medians"] = summarize(runs)
     text = tables(summary) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
-    log(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    write_results(args.out, summary, text)
 
 
 if __name__ == "__main__":

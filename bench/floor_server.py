@@ -17,7 +17,7 @@ MODE:
 
 The replay is faithful only on a fresh database that sees the same calls in the
 same order as the recording's, so the ids the statements name are the same;
-bench/floor.py runs it that way.  Prints ``PORT n`` once serving.
+bench/floor.py runs it that way.
 """
 from __future__ import annotations
 
@@ -152,7 +152,8 @@ def main() -> None:
         call = replaying_call(recording, str(args.database.resolve()), args.synchronous, args.mode == "sql-only")
     server = build_server(ServerOptions(host="127.0.0.1", port=0), call=call)
     server.start()
-    print(f"PORT {server.port}", flush=True)
+    # The line bench/run.py's Server waits for, as `manage.py grpcserver` logs it.
+    print(f"Serving ml_metadata.MetadataStoreService on 127.0.0.1:{server.port} (floor server, {args.mode})", flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -144,16 +144,23 @@ def git_revision() -> str:
 
 
 class Server:
-    """`manage.py grpcserver` on a free port, over ``database_url``."""
+    """`manage.py grpcserver` (or ``command``, which logs the same line once serving) on a free port, over ``database_url``."""
 
-    def __init__(self, database_url: str, workdir: Path, ours_root: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        workdir: Path,
+        ours_root: Path,
+        extra_env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         self.log_path = workdir / f"grpcserver-{int(time.time() * 1000)}.log"
         env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1", **(extra_env or {}))
         env.pop("MLMD_GRPC_TOKEN", None)
         env.pop("MLMD_GRPC_TOKEN_FILE", None)
         self.log_file = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [str(SITE_PYTHON), "manage.py", "grpcserver", "--host", "127.0.0.1", "--port", "0"],
+            command or [str(SITE_PYTHON), "manage.py", "grpcserver", "--host", "127.0.0.1", "--port", "0"],
             cwd=ours_root,
             env=env,
             stdout=self.log_file,
@@ -443,6 +450,15 @@ def check_targets(summary: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------- main
 
 
+def write_results(out: Path, summary: dict[str, Any], text: str) -> None:
+    """The summary as JSON at ``out``, the tables beside it (.md), and the tables on stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    log(f"wrote {out} and {out.with_suffix('.md')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="rounds of every target (default 3); the table shows medians")
@@ -525,11 +541,7 @@ def main() -> None:
     }
     summary["targets_met"] = check_targets(summary)
     text = tables(summary) + "\n\nTargets:\n" + "\n".join(f"- {v}" for v in summary["targets_met"]) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
-    log(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    write_results(args.out, summary, text)
 
 
 if __name__ == "__main__":
