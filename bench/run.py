@@ -443,7 +443,9 @@ def check_targets(summary: dict[str, Any]) -> list[str]:
     for target in ("ours-grpc-sqlite", "ours-sqlite", "ours-memory"):
         seconds = med.get(target, {}).get("lineage5000")
         if seconds is not None:
-            verdicts.append(f"{'met' if seconds < 1.0 else 'MISSED'}: 5,000-step upstream lineage < 1 s on {target} ({seconds:.3f} s)")
+            steps = summary["workload"]["long_chain"]
+            verdict = ("met" if seconds < 1.0 else "MISSED") if steps == 5_000 else "not judged (the target is for 5,000 steps)"
+            verdicts.append(f"{verdict}: {steps:,}-step upstream lineage < 1 s on {target} ({seconds:.3f} s)")
     return verdicts
 
 
