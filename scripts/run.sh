@@ -133,6 +133,7 @@ cat <<EOF
 run: ------------------------------------------------------------
 run: dashboard  http://127.0.0.1:$HTTP_PORT/
 run: admin      http://127.0.0.1:$HTTP_PORT/admin/   login: admin  password: $ADMIN_PASSWORD
+run: REST API   http://127.0.0.1:$HTTP_PORT/api/v1/   docs: http://127.0.0.1:$HTTP_PORT/api/docs/
 run: gRPC       $grpc_line
 run: Ctrl-C stops everything started here.
 run: ------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""/api/v1/ resources, /api/schema/ (OpenAPI 3) and /api/docs/ (Swagger UI, served from local assets)."""
+"""/api/v1/ resources, /api/schema/ (OpenAPI 3) and /api/docs/ (Swagger UI, served from local assets); /api/ leads to the docs."""
 from __future__ import annotations
 
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -33,6 +34,7 @@ router.register("parent-contexts", views.ParentContextViewSet, basename="parent-
 app_name = "api"
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="api:docs"), name="index"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -60,6 +60,13 @@ def test_schema_is_openapi_3_with_every_resource(api_users: Any, client: Any) ->
     assert "tokenAuth" in schema["components"]["securitySchemes"]
 
 
+def test_the_api_root_leads_to_its_docs(client: Any) -> None:
+    response = client.get("/api/")
+    assert response.status_code == 302
+    assert response["Location"] == "/api/docs/"
+    assert client.get(response["Location"]).status_code == 200
+
+
 def test_swagger_ui_uses_local_assets(api_users: Any, client: Any) -> None:
     response = client.get("/api/docs/")
     assert response.status_code == 200

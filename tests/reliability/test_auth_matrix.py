@@ -46,6 +46,8 @@ ACCESS: dict[str, dict[str, int | str]] = {
     "admin-accounts": {"anonymous": ADMIN_LOGIN, "reader": ADMIN_LOGIN, "writer": ADMIN_LOGIN, "staff": 403, "superuser": 200},
     # Login page, API schema and its documentation.
     "public": {"anonymous": 200, "reader": 200, "writer": 200, "staff": 200, "superuser": 200},
+    # The API's root: a way to its documentation, for everyone.
+    "api-root": {role: "302 to /api/docs/" for role in ("anonymous", "reader", "writer", "staff", "superuser")},
     # The admin's login page: a form, but those already in (staff) go straight to the admin.
     "admin-login-page": {
         "anonymous": 200, "reader": 200, "writer": 200, "staff": "302 to /admin/", "superuser": "302 to /admin/",
@@ -108,6 +110,7 @@ ADD_PAGES = {"store.graphjob": "admin-never", "store.graphdrawing": "admin-never
 
 PUBLIC_PAGES = [
     *[Page("get", url, "public") for url in ("/accounts/login/", "/api/schema/", "/api/docs/")],
+    Page("get", "/api/", "api-root"),
     Page("get", "/admin/login/", "admin-login-page"),
 ]
 
