@@ -134,6 +134,7 @@ run: ------------------------------------------------------------
 run: dashboard  http://127.0.0.1:$HTTP_PORT/
 run: admin      http://127.0.0.1:$HTTP_PORT/admin/   login: admin  password: $ADMIN_PASSWORD
 run: REST API   http://127.0.0.1:$HTTP_PORT/api/v1/   docs: http://127.0.0.1:$HTTP_PORT/api/docs/
+run:            a token: .venv/bin/python manage.py create_api_token admin   (header "Authorization: Token <key>")
 run: gRPC       $grpc_line
 run: Ctrl-C stops everything started here.
 run: ------------------------------------------------------------
