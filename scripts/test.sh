@@ -33,7 +33,11 @@ step() {  # step NAME COMMAND...: run it, remember the first failure, keep going
 step "ml-metadata conformance suite on SQLite" bash scripts/conformance.sh
 
 # MariaDB, the production backend: a throwaway server (scripts/mariadb.sh), the
-# conformance suite and our whole suite again on it.
+# conformance suite and our whole suite again on it.  A server this run starts is
+# stopped when the run ends (Ctrl-C included); one that was already running stays.
+if ! bash scripts/mariadb.sh status >/dev/null 2>&1; then
+    trap 'bash scripts/mariadb.sh stop >/dev/null 2>&1 || true' EXIT
+fi
 if mysql_url=$(bash scripts/mariadb.sh start >/dev/null && bash scripts/mariadb.sh url); then
     step "ml-metadata conformance suite on MariaDB" bash scripts/conformance.sh \
         --database-url "$(MARIADB_DATABASE=mlmd_conformance bash scripts/mariadb.sh url --fresh)"
