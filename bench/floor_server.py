@@ -11,7 +11,7 @@ MODE:
                parameters, and its answer, and writes them to RECORDING when stopped (SIGTERM)
   sql-only     every other method as in record; PutExecution runs the recorded statements
                of the next call, in order, in one BEGIN IMMEDIATE ... COMMIT on a plain
-               sqlite3 connection (the store's pragmas, ``--synchronous``), and sends the
+               sqlite3 connection (the store's pragmas, with ``--synchronous``), and sends the
                recorded answer: no request-to-row work, no checks, no Django
   answer-only  PutExecution sends the recorded answer and runs no SQL
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import re
 import signal
 import sqlite3
 import sys
@@ -90,21 +91,23 @@ def recording_call(recording: Recording) -> Any:
 
 def replaying_call(recording: Recording, database: str, synchronous: str, run_sql: bool) -> Any:
     """api.call, but PutExecution answers from ``recording`` (running its statements when ``run_sql``)."""
+    from django.conf import settings
+
     from store.proto import metadata_store_service_pb2 as svc
     from store.services import api
 
     calls = iter(recording)
     lock = threading.Lock()
     local = threading.local()
+    # The store's own pragmas (mlmdsite/env.py), but for the sync per commit.
+    pragmas = re.sub(
+        r"synchronous=\w+", f"synchronous={synchronous}", settings.DATABASES["default"]["OPTIONS"]["init_command"]
+    )
 
     def connection() -> sqlite3.Connection:
         if getattr(local, "connection", None) is None:
             local.connection = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
-            for pragma in (
-                "journal_mode=WAL", f"synchronous={synchronous}", "foreign_keys=ON",
-                "cache_size=-16384", "temp_store=MEMORY", "busy_timeout=30000",
-            ):
-                local.connection.execute(f"PRAGMA {pragma}")
+            local.connection.executescript(pragmas)
         return local.connection
 
     def call(method: str, request: Any) -> Any:
