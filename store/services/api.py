@@ -212,7 +212,7 @@ def _register_node_reads(label: str, kind: NodeKind, plural: str) -> None:
     def get_all(request: Any) -> Any:
         response = getattr(svc, f"Get{label}sResponse")()
         _, token = list_nodes(
-            kind, kind.model.objects.all(), _options(request), into=getattr(response, plural), plain=Scope()
+            kind, kind.model.objects.all, _options(request), into=getattr(response, plural), plain=Scope()
         )
         if token:
             response.next_page_token = token

@@ -488,7 +488,7 @@ def lineage_graph(options: Any) -> Any:
 
     if not options.HasField("artifacts_options"):
         raise InvalidArgument("GetLineageGraph: options.artifacts_options selects the starting artifacts")
-    starting, _ = list_nodes(ARTIFACT, Artifact.objects.all(), options.artifacts_options)
+    starting, _ = list_nodes(ARTIFACT, Artifact.objects.all, options.artifacts_options)
     if not starting:
         raise InvalidArgument("GetLineageGraph: artifacts_options matches no artifact")
     stop = options.stop_conditions

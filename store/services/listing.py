@@ -77,7 +77,7 @@ class Scope:
 
 def list_nodes(
     kind: NodeKind,
-    rows: QuerySet[Any] | Callable[[], QuerySet[Any]],
+    rows: Callable[[], QuerySet[Any]],
     options: Any | None,
     *,
     scope: str = "",
@@ -86,9 +86,9 @@ def list_nodes(
 ) -> tuple[list[Any], str]:
     """One page of nodes as messages, and the token of the next page ('' when none).
 
-    ``rows``: the nodes to list, as a queryset or a function that makes it
-    (building a queryset costs more than a plain page's whole query: with
-    ``plain`` it is made only when a filter query needs it).
+    ``rows``: a function that makes the queryset of the nodes to list (building
+    a queryset costs more than a plain page's whole query: with ``plain`` it is
+    made only when a filter query needs it).
     ``into``: the response's repeated field to build them in (see ``nodes.node_protos``).
     ``plain``: the same rows, in plain SQL (used when there is no filter query).
     """
@@ -96,7 +96,7 @@ def list_nodes(
     if plain is not None and not filter_query:
         return _plain_page(kind, plain, options, scope, into)
     if options is None:
-        return node_protos(kind, _queryset(rows).order_by("id"), into=into), ""
+        return node_protos(kind, rows().order_by("id"), into=into), ""
     if filter_query:
         # Checked before the options, so that a bad query is the error a caller sees first.
         check_filter(kind.name, filter_query)
@@ -112,12 +112,8 @@ def list_nodes(
         )
         if statement is not None:
             return _page(kind, statement.rows(position), limit, column, digest, into)
-    page = _page_queryset(kind, _queryset(rows), filter_query, column, ascending, limit, position)
+    page = _page_queryset(kind, rows(), filter_query, column, ascending, limit, position)
     return _page(kind, fetch_queryset(page, read_columns(kind)), limit, column, digest, into)
-
-
-def _queryset(rows: QuerySet[Any] | Callable[[], QuerySet[Any]]) -> QuerySet[Any]:
-    return rows() if callable(rows) else rows
 
 
 def _page_queryset(

@@ -64,7 +64,7 @@ class _NodeViewSet(StoreViewSet):
     def list(self, request: Request) -> Response:
         query = request.query_params
         queryset, scope = NodeFilterSet(self.kind).apply(self.kind.model.objects.all(), query)
-        found, token = list_nodes(self.kind, queryset, list_options(query), scope=f"rest:{scope}")
+        found, token = list_nodes(self.kind, lambda: queryset, list_options(query), scope=f"rest:{scope}")
         return Response(page(request, nodes_json(self.kind, found), token))
 
     def retrieve(self, request: Request, pk: Any = None) -> Response:
