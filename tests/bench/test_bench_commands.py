@@ -26,22 +26,23 @@ from workload import PHASES  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def _env() -> dict[str, str]:
+def _bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a bench script as the README does; it must succeed."""
     # The bench's stores are its own files, whatever database the test run uses.
-    return {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, f"bench/{script}", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def test_the_bench_command_runs_the_whole_workload_and_writes_its_results(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    done = subprocess.run(
-        [
-            sys.executable, "bench/run.py", "--repeat", "1", "--read-passes", "1",
-            "--artifacts", "200", "--executions", "100", "--long-chain", "150",
-            "--targets", "ours-sqlite,ours-memory", "--out", str(out),
-        ],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    done = _bench(
+        "run.py", "--repeat", "1", "--read-passes", "1", "--artifacts", "200", "--executions", "100",
+        "--long-chain", "150", "--targets", "ours-sqlite,ours-memory", "--out", str(out),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(out.read_text())
     assert summary["targets"] == ["ours-sqlite", "ours-memory"]
     for target in ("ours-sqlite", "ours-memory"):
@@ -59,14 +60,9 @@ def test_the_bench_command_runs_the_whole_workload_and_writes_its_results(tmp_pa
 
 def test_the_workload_stops_after_the_phase_it_is_told(tmp_path: Path) -> None:
     out = tmp_path / "until.json"
-    done = subprocess.run(
-        [
-            sys.executable, "bench/workload.py", "--api", "ours", "--store", "ours-memory",
-            "--artifacts", "100", "--executions", "50", "--read-passes", "1",
-            "--until", "put_execution", "--out", str(out),
-        ],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    _bench(
+        "workload.py", "--api", "ours", "--store", "ours-memory", "--artifacts", "100", "--executions", "50",
+        "--read-passes", "1", "--until", "put_execution", "--out", str(out),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     phases = json.loads(out.read_text())["phases"]
     assert list(phases) == PHASES[: PHASES.index("put_execution") + 1]
