@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from mlmdsite.env import envstr
 from store.grpc import connection
+from store.grpc.affinity import format_cpu_list, pin_process
 from store.grpc.auth import BearerTokenInterceptor
 from store.grpc.pool import LifoThreadPool
 from store.grpc.servicer import SERVICE_NAME, ApiCall, MetadataStoreServicer, add_to_server
@@ -46,6 +47,8 @@ class ServerOptions:
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     ssl_config: pb.MetadataStoreServerConfig.SSLConfig | None = None
     token: str | None = None
+    # The CPUs the server's threads are kept on (store/grpc/affinity.py); None: wherever the OS puts them.
+    cpus: frozenset[int] | None = None
 
     @property
     def address(self) -> str:
@@ -140,6 +143,9 @@ def serve(options: ServerOptions, alias: str = DEFAULT_DB_ALIAS) -> None:
 
     Must run on the main thread (Python only delivers signals there).
     """
+    if options.cpus:
+        # Before grpcio starts its threads, so that they inherit the CPUs.
+        pin_process(options.cpus)
     store_server = build_server(options, alias)
     store_server.start()
     logger.info("%s", _startup_line(store_server, alias))
@@ -166,7 +172,8 @@ def _startup_line(store_server: StoreServer, alias: str) -> str:
     return (
         f"Serving {SERVICE_NAME} on {store_server.address} ({transport}, "
         f"bearer token {'required' if options.token else 'off'}, {options.workers} workers, "
-        f"max message {options.max_message_bytes} bytes) over {connection.describe(alias)}"
+        f"max message {options.max_message_bytes} bytes"
+        f"{f', CPUs {format_cpu_list(options.cpus)}' if options.cpus else ''}) over {connection.describe(alias)}"
     )
 
 
