@@ -9,7 +9,7 @@ than running them.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -282,6 +282,7 @@ class _Plan:
     properties: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
     replace_properties: set[tuple[str, bool]] = field(default_factory=set)
     replace_all: tuple[bool, ...] = ()
+    unchanged: bool = False  # an update that leaves the stored node as it is: nothing to write
 
 
 def put_nodes(
@@ -301,8 +302,13 @@ def put_nodes(
     """
     if not messages:
         return []
+    mask = _parse_mask(kind, update_mask)
     existing_ids = sorted({m.id for m in messages if m.HasField("id")})
-    stored, stored_props = _stored(kind, existing_ids)
+    unchanged: dict[int, SimpleNamespace] = {}
+    if existing_ids and mask is None and not force_update_time and not abort_if_latest_updated_time_changed:
+        unchanged = _unchanged(kind, [m for m in messages if m.HasField("id")])
+    stored, stored_props = _stored(kind, [i for i in existing_ids if i not in unchanged])
+    stored.update(unchanged)
 
     type_ids = {m.type_id for m in messages if m.HasField("type_id")} | {r.type_id for r in stored.values()}
     if declarations is None:
@@ -312,7 +318,6 @@ def put_nodes(
         for type_id, declared_here in type_declarations(kind.type_kind, missing).items():
             declarations[(kind.type_kind, type_id)] = declared_here
     types = {t: declarations[(kind.type_kind, t)] for t in type_ids if declarations.get((kind.type_kind, t)) is not None}
-    mask = _parse_mask(kind, update_mask)
 
     plans: list[_Plan] = []
     for position, message in enumerate(messages):
@@ -351,11 +356,14 @@ def put_nodes(
             name_in_effect = message.name if (row is None or mask is None or "name" in mask.fields) else row.name
             if not name_in_effect:
                 raise InvalidArgument(f"{label}: a context needs a non-empty name")
+        if row is not None and row.id in unchanged:
+            plans.append(_Plan(message=message, row=row, unchanged=True))
+            continue
         plans.append(_plan(kind, message, row, stored_props.get(row.id, []) if row else [], mask))
 
     now = now_ms()
     ids: list[int] = []
-    updates = [p for p in plans if p.row is not None]
+    updates = [p for p in plans if p.row is not None and not p.unchanged]
     _insert(kind, [p for p in plans if p.row is None], now, types)
     for plan in updates:
         _update(  # type: ignore[union-attr]
@@ -415,10 +423,7 @@ def _field_value(kind: NodeKind, message: Any, name: str) -> Any:
 
 def _plan(kind: NodeKind, message: Any, row: Any | None, props: list[Any], mask: _Mask | None) -> _Plan:
     plan = _Plan(message=message, row=row)
-    names = ["name", "external_id"] + (["uri"] if kind.name == "artifact" else []) + (
-        [kind.state_field] if kind.state_field else []
-    )
-    for name in names:
+    for name in _plain_fields(kind):
         if row is None or mask is None or name in mask.fields:
             plan.fields[name] = _field_value(kind, message, name)
     if message.HasField("system_metadata") and kind.name != "context":
@@ -436,6 +441,50 @@ def _plan(kind: NodeKind, message: Any, row: Any | None, props: list[Any], mask:
             )
             plan.replace_properties = {(n, False) for n in mask.properties} | {(n, True) for n in mask.custom_properties}
     return plan
+
+
+def _unchanged(kind: NodeKind, messages: Sequence[Any]) -> dict[int, SimpleNamespace]:
+    """{id: stored row (id, type_id)} of the messages that would update their node to what is stored.
+
+    Such a request (a pipeline passing its input artifacts back, a context
+    given again) changes nothing, and finding that out from the stored message
+    (``Node.serialized``) costs one query without the property rows.  The
+    comparison is the one an update makes, for an update without a field mask:
+    the same plain fields and the same properties, both kinds replaced whole.
+    Anything else (no stored message, a system_metadata to compare, another
+    type) goes the long way, which also raises the errors.
+    """
+    times_given = Counter(m.id for m in messages)
+    # A node given twice is updated twice, in order: that is the long way's business.
+    wanted = {m.id: m for m in messages if times_given[m.id] == 1 and not m.HasField("system_metadata")}
+    found: dict[int, SimpleNamespace] = {}
+    if not wanted:
+        return found
+    fields = _plain_fields(kind)
+    for chunk in sql.chunks(sorted(wanted)):
+        for node_id, type_id, blob in sql.fetchall(
+            f"SELECT id, type_id, {sql.quote(_SERIALIZED)} FROM {sql.table(kind.model)}"
+            f" WHERE id IN ({sql.marks(len(chunk))}) AND {sql.quote(_SERIALIZED)} IS NOT NULL",
+            chunk,
+        ):
+            message = wanted[node_id]
+            if message.HasField("type_id") and message.type_id != type_id:
+                continue
+            stored = kind.proto.FromString(bytes(blob))
+            if (
+                stored.properties == message.properties
+                and stored.custom_properties == message.custom_properties
+                and all(_field_value(kind, stored, name) == _field_value(kind, message, name) for name in fields)
+            ):
+                found[node_id] = SimpleNamespace(id=node_id, type_id=type_id)
+    return found
+
+
+def _plain_fields(kind: NodeKind) -> list[str]:
+    """The node's own fields an update without a mask replaces (properties aside)."""
+    return ["name", "external_id"] + (["uri"] if kind.name == "artifact" else []) + (
+        [kind.state_field] if kind.state_field else []
+    )
 
 
 def _stored_properties_only(kind: NodeKind, node_ids: Sequence[int]) -> tuple[None, dict[int, list[SimpleNamespace]]]:
