@@ -21,7 +21,7 @@ files, against
                    that phase): ml-metadata's client and gRPC alone
 
 (bench/floor_server.py is that server.)  Every other method runs our store as
-usual.  The replay sees the same calls in the same order on a fresh database as
+usual.  ``--cpus N`` keeps every server on CPU N (as ``grpcserver --cpus N``).  The replay sees the same calls in the same order on a fresh database as
 the recording did, so the ids in its statements are the ones the store gives.
 
 Prints the table and writes bench/results/floor.json and floor.md.
@@ -90,7 +90,10 @@ def run_target(target: str, args: argparse.Namespace, rundir: Path) -> dict[str,
             mode = SERVER_MODES[target]
             server = Server(
                 f"sqlite:///{database}", rundir, ROOT, {"MLMD_SQLITE_SYNCHRONOUS": "FULL"},
-                command=[str(SITE_PYTHON), str(BENCH / "floor_server.py"), mode[0], str(database), str(recording), *mode[1:]],
+                command=[
+                    str(SITE_PYTHON), str(BENCH / "floor_server.py"), mode[0], str(database), str(recording), *mode[1:],
+                    *(["--cpus", args.cpus] if args.cpus else []),
+                ],
             )
             command += ["--store", "grpc", "--port", str(server.port)]
             if target == "answer-only":
@@ -137,7 +140,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
 def tables(summary: dict[str, Any]) -> str:
     medians = summary["medians"]
     lines = [
-        f"Medians of {summary['repeat']} rounds; {summary['executions']:,} put_execution calls, workload without the long chain.",
+        f"Medians of {summary['repeat']} rounds; {summary['executions']:,} put_execution calls, workload without the long chain"
+        + (f"; servers kept on CPU {summary['cpus']}." if summary.get("cpus") else "."),
         "",
         "| target | put_execution, ms per call | workload, s | workload / ml-metadata in memory |",
         "|---|---:|---:|---:|",
@@ -167,6 +171,7 @@ def main() -> None:
     parser.add_argument("--artifacts", type=int, default=10_000)
     parser.add_argument("--executions", type=int, default=3_000)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds one workload run may take")
+    parser.add_argument("--cpus", help="keep the servers on these CPUs (grpcserver --cpus); default: where the OS puts them")
     parser.add_argument("--out", type=Path, default=RESULTS / "floor.json")
     args = parser.parse_args()
     ensure_mlmd_venv()
@@ -198,6 +203,7 @@ def main() -> None:
         "load": {"min": min(loads), "max": max(loads), "median": statistics.median(loads)},
         "repeat": args.repeat,
         "executions": args.executions,
+        "cpus": args.cpus,
         "runs": runs,
     }
     summary["medians"] = summarize(runs)

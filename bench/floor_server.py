@@ -132,6 +132,7 @@ def main() -> None:
     parser.add_argument("database", type=Path)
     parser.add_argument("recording", type=Path)
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL", help="sql-only's sync per commit")
+    parser.add_argument("--cpus", help="keep the server's threads on these CPUs, as grpcserver --cpus")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -143,6 +144,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
+    from store.grpc.affinity import parse_cpu_list, pin_process
     from store.grpc.server import ServerOptions, build_server
 
     call_command("migrate", verbosity=0)
@@ -153,6 +155,8 @@ def main() -> None:
         with args.recording.open("rb") as file:
             recording = pickle.load(file)
         call = replaying_call(recording, str(args.database.resolve()), args.synchronous, args.mode == "sql-only")
+    if args.cpus:
+        pin_process(parse_cpu_list(args.cpus))
     server = build_server(ServerOptions(host="127.0.0.1", port=0), call=call)
     server.start()
     # The line bench/run.py's Server waits for, as `manage.py grpcserver` logs it.
