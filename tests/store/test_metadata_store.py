@@ -173,7 +173,6 @@ def test_public_api_matches_ml_metadata():
         assert hasattr(metadata_store, name)
 
 
-_REFERENCE_PYTHON = Path(os.environ.get("MLMD_REFERENCE_PYTHON", "/tmp/refvenv/v/bin/python"))
 
 _SIGNATURES = """
 import inspect, json, sys
@@ -195,9 +194,11 @@ print(json.dumps(out, sort_keys=True))
 """
 
 
-@pytest.mark.skipif(not _REFERENCE_PYTHON.exists(), reason="no ml-metadata reference environment")
 def test_signatures_match_the_reference_ml_metadata():
+    # ml-metadata 1.17.1 in its own venv: .venv-mlmd, as scripts/conformance.sh makes it (or MLMD_REFERENCE_PYTHON).
     import json
+
+    from tests.importer.reference import ensure_mlmd_python
 
     def dump(which, python):
         result = subprocess.run([str(python), "-c", _SIGNATURES, which, str(REPO)], capture_output=True, text=True,
@@ -205,7 +206,7 @@ def test_signatures_match_the_reference_ml_metadata():
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])
 
-    reference = dump("ref", _REFERENCE_PYTHON)
+    reference = dump("ref", ensure_mlmd_python())
     ours = dump("ours", sys.executable)
     ours.pop("close")
     assert ours == reference
