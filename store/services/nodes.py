@@ -460,7 +460,6 @@ def _unchanged(kind: NodeKind, messages: Sequence[Any]) -> dict[int, SimpleNames
     found: dict[int, SimpleNamespace] = {}
     if not wanted:
         return found
-    fields = _plain_fields(kind)
     for chunk in sql.chunks(sorted(wanted)):
         for node_id, type_id, blob in sql.fetchall(
             f"SELECT id, type_id, {sql.quote(_SERIALIZED)} FROM {sql.table(kind.model)}"
@@ -470,14 +469,28 @@ def _unchanged(kind: NodeKind, messages: Sequence[Any]) -> dict[int, SimpleNames
             message = wanted[node_id]
             if message.HasField("type_id") and message.type_id != type_id:
                 continue
-            stored = kind.proto.FromString(bytes(blob))
-            if (
-                stored.properties == message.properties
-                and stored.custom_properties == message.custom_properties
-                and all(_field_value(kind, stored, name) == _field_value(kind, message, name) for name in fields)
-            ):
+            if _compared_part(kind.proto.FromString(bytes(blob))) == _compared_part(message):
                 found[node_id] = SimpleNamespace(id=node_id, type_id=type_id)
     return found
+
+
+# What an update without a mask does not replace, or checks apart: left out of the comparison.
+_NOT_COMPARED = ("id", "type_id", "type", "create_time_since_epoch", "last_update_time_since_epoch", "system_metadata")
+
+
+def _compared_part(message: Any) -> Any:
+    """A copy of a node message with only what an update replaces: the plain fields and both property maps.
+
+    Compared as messages (one comparison in the protobuf runtime, maps included);
+    an empty external_id counts as none, as the store keeps it.
+    """
+    part = type(message)()
+    part.CopyFrom(message)
+    for name in _NOT_COMPARED:
+        part.ClearField(name)
+    if part.HasField("external_id") and not part.external_id:
+        part.ClearField("external_id")
+    return part
 
 
 def _plain_fields(kind: NodeKind) -> list[str]:
