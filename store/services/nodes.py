@@ -469,28 +469,33 @@ def _unchanged(kind: NodeKind, messages: Sequence[Any]) -> dict[int, SimpleNames
             message = wanted[node_id]
             if message.HasField("type_id") and message.type_id != type_id:
                 continue
-            if _compared_part(kind.proto.FromString(bytes(blob))) == _compared_part(message):
+            if _compared_part(kind, kind.proto.FromString(bytes(blob))) == _compared_part(kind, message):
                 found[node_id] = SimpleNamespace(id=node_id, type_id=type_id)
     return found
 
 
-# What an update without a mask does not replace, or checks apart: left out of the comparison.
-_NOT_COMPARED = ("id", "type_id", "type", "create_time_since_epoch", "last_update_time_since_epoch", "system_metadata")
+def _compared_part(kind: NodeKind, message: Any) -> Any:
+    """A copy of a node message holding only what an update without a mask replaces.
 
-
-def _compared_part(message: Any) -> Any:
-    """A copy of a node message with only what an update replaces: the plain fields and both property maps.
-
-    Compared as messages (one comparison in the protobuf runtime, maps included);
-    an empty external_id counts as none, as the store keeps it.
+    That is the plain fields of ``_plain_fields`` and both property maps, the
+    long way's own rule; an empty external_id counts as none, as the store
+    keeps it.  Two of them compare as an update would, in one comparison of
+    the protobuf runtime, maps included.
     """
-    part = type(message)()
+    part = kind.proto()
     part.CopyFrom(message)
-    for name in _NOT_COMPARED:
+    for name in _not_replaced(kind):
         part.ClearField(name)
     if part.HasField("external_id") and not part.external_id:
         part.ClearField("external_id")
     return part
+
+
+@lru_cache(maxsize=8)
+def _not_replaced(kind: NodeKind) -> tuple[str, ...]:
+    """The fields of ``kind``'s message that an update without a mask leaves alone or checks apart."""
+    replaced = {*_plain_fields(kind), "properties", "custom_properties"}
+    return tuple(f.name for f in kind.proto.DESCRIPTOR.fields if f.name not in replaced)
 
 
 def _plain_fields(kind: NodeKind) -> list[str]:

@@ -173,7 +173,6 @@ def test_public_api_matches_ml_metadata():
         assert hasattr(metadata_store, name)
 
 
-
 _SIGNATURES = """
 import inspect, json, sys
 sys.path.insert(0, sys.argv[2]) if len(sys.argv) > 2 else None
