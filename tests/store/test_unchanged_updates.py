@@ -221,3 +221,19 @@ def test_inputs_passed_back_with_put_execution_stay_as_stored() -> None:
     assert Context.objects.get(id=context.id).last_update_time_since_epoch == (
         Context.objects.get(id=context.id).create_time_since_epoch
     )
+
+
+def test_an_unchanged_node_costs_one_query_and_no_property_rows() -> None:
+    # The point of the shortcut: the stored message answers, the property rows are not read, nothing is written.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    [node_id] = put_artifacts(_new("artifact"))
+    node = _get("artifact", node_id)
+    with CaptureQueriesContext(connection) as captured:
+        put_artifacts(node)
+    statements = [q["sql"] for q in captured.captured_queries]
+    on_nodes = [s for s in statements if "store_artifact" in s]
+    assert len(on_nodes) == 1, statements
+    assert on_nodes[0].startswith("SELECT") and "store_artifactproperty" not in on_nodes[0], statements
+    assert not [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")], statements
