@@ -21,8 +21,9 @@ files, against
                    that phase): ml-metadata's client and gRPC alone
 
 (bench/floor_server.py is that server.)  Every other method runs our store as
-usual.  ``--cpus N`` keeps every server on CPU N (as ``grpcserver --cpus N``).  The replay sees the same calls in the same order on a fresh database as
+usual.  The replay sees the same calls in the same order on a fresh database as
 the recording did, so the ids in its statements are the ones the store gives.
+``--cpus N`` keeps every server on CPU N, as ``grpcserver --cpus N``.
 
 Prints the table and writes bench/results/floor.json and floor.md.
 """

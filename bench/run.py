@@ -12,8 +12,8 @@ Targets, each run on a fresh database in var/bench-*/ (on disk, so that fsync co
   ours-grpc-sqlite  ml-metadata's gRPC client -> `manage.py grpcserver` on an SQLite file
   ours-grpc-normal  the same with MLMD_SQLITE_SYNCHRONOUS=NORMAL (no fsync per commit: safe from
                     a killed process, not from a power cut; see the README)
-  ours-grpc-1cpu    ours-grpc-sqlite with the server kept on one CPU (`grpcserver --cpus N`, N the
-                    highest CPU this process may use)
+  ours-grpc-1cpu    ours-grpc-sqlite with the server kept on one CPU (MLMD_GRPC_CPUS=N, as
+                    `grpcserver --cpus N`; N the highest CPU this process may use)
   ours-sqlite       our in-process MetadataStore on an SQLite file            (.venv)
   ours-memory       our in-process MetadataStore on fake_database             (.venv)
   ours-grpc-mariadb ml-metadata's gRPC client -> grpcserver on MariaDB        (--mariadb; scripts/mariadb.sh)
@@ -173,14 +173,16 @@ class Server:
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
         )
+        self.startup_line = ""
         self.port = self._wait_for_port()
 
     def _wait_for_port(self) -> int:
-        pattern = re.compile(r"Serving ml_metadata\.MetadataStoreService on 127\.0\.0\.1:(\d+) ")
+        pattern = re.compile(r"Serving ml_metadata\.MetadataStoreService on 127\.0\.0\.1:(\d+) .*")
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             match = pattern.search(self.log_path.read_text())
             if match:
+                self.startup_line = match.group(0)  # how it runs: workers, CPUs, database
                 return int(match.group(1))
             if self.process.poll() is not None:
                 raise RuntimeError(f"the gRPC server exited: {self.log_path.read_text()[-3000:]}")
@@ -263,13 +265,8 @@ def run_target(target: str, args: argparse.Namespace, workdir: Path, mariadb: st
             if target == "ours-sqlite":
                 command += ["--db", str(rundir / "ours.sqlite3")]
         else:
-            extra_env = {}
-            server_command = None
-            if target == "ours-grpc-1cpu":
-                server_command = [
-                    str(SITE_PYTHON), "manage.py", "grpcserver", "--host", "127.0.0.1", "--port", "0",
-                    "--cpus", str(max(os.sched_getaffinity(0))),
-                ]
+            # One CPU for ours-grpc-1cpu (grpcserver reads MLMD_GRPC_CPUS); none from the caller's shell elsewhere.
+            extra_env = {"MLMD_GRPC_CPUS": str(max(os.sched_getaffinity(0))) if target == "ours-grpc-1cpu" else ""}
             if target in ("ours-grpc-sqlite", "ours-grpc-normal", "ours-grpc-1cpu"):
                 url = f"sqlite:///{rundir / 'ours.sqlite3'}"
                 extra_env["MLMD_SQLITE_SYNCHRONOUS"] = "NORMAL" if target == "ours-grpc-normal" else "FULL"
@@ -278,7 +275,7 @@ def run_target(target: str, args: argparse.Namespace, workdir: Path, mariadb: st
                 database = f"mlmd_bench_{os.getpid()}_{round_number}"
                 _mysql(mariadb, f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
                 url = with_database(mariadb, database)
-            server = Server(url, rundir, args.ours_root, extra_env, server_command)
+            server = Server(url, rundir, args.ours_root, extra_env)
             command = [
                 str(MLMD_PYTHON), str(BENCH / "workload.py"), "--api", "mlmd", "--store", "grpc",
                 "--port", str(server.port), "--server-pid", str(server.pid),
@@ -287,6 +284,8 @@ def run_target(target: str, args: argparse.Namespace, workdir: Path, mariadb: st
         subprocess.run(command + common, cwd=ROOT, env=env, check=True, timeout=args.timeout)
         result = json.loads(out.read_text())
         result["wall_seconds"] = time.perf_counter() - started
+        if server is not None:
+            result["server"] = server.startup_line
     finally:
         if server is not None:
             server.stop()
@@ -428,6 +427,10 @@ def tables(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# The targets judged as "our gRPC server on an SQLite file", and how their verdicts name them.
+_GRPC_FILE_SERVERS = (("ours-grpc-sqlite", ""), ("ours-grpc-1cpu", ", server on 1 CPU"))
+
+
 def check_targets(summary: dict[str, Any]) -> list[str]:
     """The issue's targets, each with its verdict."""
     med = summary["medians"]
@@ -438,7 +441,7 @@ def check_targets(summary: dict[str, Any]) -> list[str]:
             return med[ours][phase] / med[ref][phase]
         return None
 
-    for server, how in (("ours-grpc-sqlite", ""), ("ours-grpc-1cpu", ", server on 1 CPU")):
+    for server, how in _GRPC_FILE_SERVERS:
         total_file = ratio(server, "mlmd-sqlite", "workload_total")
         total_memory = ratio(server, "mlmd-memory", "workload_total")
         if total_file is not None:
@@ -456,7 +459,7 @@ def check_targets(summary: dict[str, Any]) -> list[str]:
         verdicts.append(
             f"{'met' if normal_memory <= 2.0 else 'MISSED'}: the same with synchronous=NORMAL ({normal_memory:.2f}×)"
         )
-    for server, how in (("ours-grpc-sqlite", ""), ("ours-grpc-1cpu", ", server on 1 CPU")):
+    for server, how in _GRPC_FILE_SERVERS:
         for phase in READ_PHASES:
             r = ratio(server, "mlmd-sqlite", phase)
             if r is not None:
