@@ -6,8 +6,10 @@ runs the workload end to end against our in-process store on a file and in
 memory, with the workload's own checks of every answer (executions per
 context, filter matches, lineage sizes), and writes its JSON and tables; and
 ``bench/workload.py --until`` stops after the phase it names (bench/floor.py
-relies on it).  The targets against ml-metadata need its own venv and run in
-the bench itself.
+relies on it); and our gRPC server targets, through ml-metadata's client
+(from ``.venv-mlmd``, which the run makes when missing, as the conformance step
+does), one of them with the server kept on one CPU.  The ml-metadata stores
+themselves run in the bench only.
 """
 from __future__ import annotations
 
@@ -66,3 +68,23 @@ def test_the_workload_stops_after_the_phase_it_is_told(tmp_path: Path) -> None:
     )
     phases = json.loads(out.read_text())["phases"]
     assert list(phases) == PHASES[: PHASES.index("put_execution") + 1]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_the_grpc_targets_run_through_ml_metadatas_client_one_on_one_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "grpc.json"
+    _bench(
+        "run.py", "--repeat", "1", "--read-passes", "1", "--artifacts", "200", "--executions", "100",
+        "--long-chain", "150", "--targets", "ours-grpc-sqlite,ours-grpc-1cpu", "--out", str(out),
+    )
+    summary = json.loads(out.read_text())
+    runs = {r["target"]: r for r in summary["runs"]}
+    assert set(runs) == {"ours-grpc-sqlite", "ours-grpc-1cpu"}
+    for run in runs.values():
+        assert set(run["phases"]) == set(PHASES)
+        assert 100 < run["checks"]["artifacts_by_context"] <= 300
+    cpu = max(os.sched_getaffinity(0))
+    assert f", CPUs {cpu}) over sqlite" in runs["ours-grpc-1cpu"]["server"]
+    assert "CPUs" not in runs["ours-grpc-sqlite"]["server"]
+    tables = out.with_suffix(".md").read_text()
+    assert "| phase | ours gRPC file | ours gRPC file, 1 CPU |" in tables
