@@ -282,7 +282,6 @@ class _Plan:
     properties: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
     replace_properties: set[tuple[str, bool]] = field(default_factory=set)
     replace_all: tuple[bool, ...] = ()
-    unchanged: bool = False  # an update that leaves the stored node as it is: nothing to write
 
 
 def put_nodes(
@@ -357,13 +356,13 @@ def put_nodes(
             if not name_in_effect:
                 raise InvalidArgument(f"{label}: a context needs a non-empty name")
         if row is not None and row.id in unchanged:
-            plans.append(_Plan(message=message, row=row, unchanged=True))
+            plans.append(_Plan(message=message, row=row))  # nothing to write
             continue
         plans.append(_plan(kind, message, row, stored_props.get(row.id, []) if row else [], mask))
 
     now = now_ms()
     ids: list[int] = []
-    updates = [p for p in plans if p.row is not None and not p.unchanged]
+    updates = [p for p in plans if p.row is not None and p.row.id not in unchanged]
     _insert(kind, [p for p in plans if p.row is None], now, types)
     for plan in updates:
         _update(  # type: ignore[union-attr]
