@@ -305,7 +305,7 @@ def put_nodes(
     existing_ids = sorted({m.id for m in messages if m.HasField("id")})
     unchanged: dict[int, SimpleNamespace] = {}
     if existing_ids and mask is None and not force_update_time and not abort_if_latest_updated_time_changed:
-        unchanged = _unchanged(kind, [m for m in messages if m.HasField("id")])
+        unchanged = find_unchanged(kind, [m for m in messages if m.HasField("id")])
     stored, stored_props = _stored(kind, [i for i in existing_ids if i not in unchanged])
     stored.update(unchanged)
 
@@ -343,18 +343,7 @@ def put_nodes(
                 raise InvalidArgument(f"{label}: a new {kind.name} needs a type_id")
             type_id = message.type_id
             row = None
-        if type_id not in types:
-            raise NotFound(f"{label}: no {kind.type_kind.label.lower()} with id {type_id}")
-        props_to_check = message.properties
-        customs_to_check = message.custom_properties
-        if row is not None and mask is not None:
-            props_to_check = {k: v for k, v in message.properties.items() if mask.covers_property(k, False)}
-            customs_to_check = {k: v for k, v in message.custom_properties.items() if mask.covers_property(k, True)}
-        values.check_properties(label, types[type_id], props_to_check, customs_to_check)
-        if kind.name == "context":
-            name_in_effect = message.name if (row is None or mask is None or "name" in mask.fields) else row.name
-            if not name_in_effect:
-                raise InvalidArgument(f"{label}: a context needs a non-empty name")
+        check_node(kind, label, message, types, type_id, row, mask)
         if row is not None and row.id in unchanged:
             plans.append(_Plan(message=message, row=row))  # nothing to write
             continue
@@ -371,6 +360,42 @@ def put_nodes(
     for plan in plans:
         ids.append(plan.row.id)  # type: ignore[union-attr]
     return ids
+
+
+def insert_new(kind: NodeKind, messages: Sequence[Any], types: dict[int, Any], now: int) -> list[int]:
+    """Insert nodes without an id that ``check_node`` accepted; their new ids, in order."""
+    plans = [_plan(kind, message, None, [], None) for message in messages]
+    _insert(kind, plans, now, types)
+    return [plan.row.id for plan in plans]  # type: ignore[union-attr]
+
+
+def check_node(
+    kind: NodeKind,
+    label: str,
+    message: Any,
+    types: dict[int, Any],
+    type_id: int,
+    row: Any | None = None,
+    mask: _Mask | None = None,
+) -> None:
+    """Refuse a node the write would store against its type: an unknown type, properties
+    the type does not declare as given, a context without a name.
+
+    ``row`` is the stored node for an update (None for a new one); ``mask``
+    limits the check to what an update with that field mask writes.
+    """
+    if type_id not in types:
+        raise NotFound(f"{label}: no {kind.type_kind.label.lower()} with id {type_id}")
+    props_to_check = message.properties
+    customs_to_check = message.custom_properties
+    if row is not None and mask is not None:
+        props_to_check = {k: v for k, v in message.properties.items() if mask.covers_property(k, False)}
+        customs_to_check = {k: v for k, v in message.custom_properties.items() if mask.covers_property(k, True)}
+    values.check_properties(label, types[type_id], props_to_check, customs_to_check)
+    if kind.name == "context":
+        name_in_effect = message.name if (row is None or mask is None or "name" in mask.fields) else row.name
+        if not name_in_effect:
+            raise InvalidArgument(f"{label}: a context needs a non-empty name")
 
 
 @dataclass
@@ -442,7 +467,7 @@ def _plan(kind: NodeKind, message: Any, row: Any | None, props: list[Any], mask:
     return plan
 
 
-def _unchanged(kind: NodeKind, messages: Sequence[Any]) -> dict[int, SimpleNamespace]:
+def find_unchanged(kind: NodeKind, messages: Sequence[Any]) -> dict[int, SimpleNamespace]:
     """{id: stored row (id, type_id)} of the messages that would update their node to what is stored.
 
     Such a request (a pipeline passing its input artifacts back, a context

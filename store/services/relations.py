@@ -104,14 +104,37 @@ def put_events(
                 event.execution_id,
                 event.type,
                 event.milliseconds_since_epoch if event.HasField("milliseconds_since_epoch") else now,
-                sql.json_text(_path_json(event)),
+                path_json_text(event),
             )
         )
-    sql.insert(Event, _EVENT_COLUMNS, rows)
+    insert_events(rows)
     return len(rows)
 
 
 _EVENT_COLUMNS = ("artifact_id", "execution_id", "type", "milliseconds_since_epoch", "path")
+
+
+def insert_events(rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert checked events: (artifact id, execution id, type, milliseconds, path as ``path_json_text``)."""
+    sql.insert(Event, _EVENT_COLUMNS, rows)
+
+
+def path_json_text(event: Any) -> str | None:
+    """The event's path as the store keeps it (JSON text), None without a path.
+
+    Pipelines repeat a handful of paths: the text is kept per serialized path.
+    """
+    if not event.HasField("path"):
+        return None
+    return _path_text(event.path.SerializeToString())
+
+
+@lru_cache(maxsize=4096)
+def _path_text(serialized: bytes) -> str | None:
+    event = pb.Event()
+    event.path.MergeFromString(serialized)
+    event.path.SetInParent()
+    return sql.json_text(_path_json(event))
 
 
 def _path_message(steps: list[dict[str, Any]]) -> Any:
