@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf import struct_pb2
+
 from store import models
 from store.proto import metadata_store_pb2 as pb
 from store.proto import metadata_store_service_pb2 as svc
@@ -63,3 +65,17 @@ def put_contexts(*contexts: pb.Context) -> list[int]:
 
 def event(artifact_id: int, execution_id: int, kind: int) -> pb.Event:
     return pb.Event(artifact_id=artifact_id, execution_id=execution_id, type=kind)
+
+
+def full_values(node: Any) -> Any:
+    """Give a node the properties count, score and split, and a custom property of every other kind of value."""
+    node.properties["count"].int_value = 3
+    node.properties["score"].double_value = 0.25
+    node.properties["split"].string_value = "train"
+    node.custom_properties["flag"].bool_value = True
+    node.custom_properties["nested"].struct_value.update({"a": [1, "two", None], "b": {"c": 2.5}})
+    node.custom_properties["blob"].proto_value.type_url = "type.googleapis.com/google.protobuf.Struct"
+    node.custom_properties["blob"].proto_value.value = struct_pb2.Struct(
+        fields={"x": struct_pb2.Value(number_value=1)}
+    ).SerializeToString()
+    return node

@@ -20,7 +20,16 @@ from store import models
 from store.proto import metadata_store_pb2 as pb
 from store.services import executions
 from store.services.errors import MetadataStoreError
-from tests.store.mlmd import artifact_type, call, context_type, execution_type, put_artifacts, put_contexts, row_counts
+from tests.store.mlmd import (
+    artifact_type,
+    call,
+    context_type,
+    execution_type,
+    full_values,
+    put_artifacts,
+    put_contexts,
+    row_counts,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -46,24 +55,11 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
-def _value(node: Any) -> Any:
-    node.properties["rate"].double_value = 0.5
-    node.properties["steps"].int_value = 7
-    node.custom_properties["note"].string_value = "x"
-    node.custom_properties["ok"].bool_value = True
-    node.custom_properties["spec"].struct_value.update({"a": [1, "b", None], "c": {"d": 2.5}})
-    node.custom_properties["blob"].proto_value.type_url = "type.googleapis.com/google.protobuf.Struct"
-    node.custom_properties["blob"].proto_value.value = struct_pb2.Struct(
-        fields={"x": struct_pb2.Value(number_value=1)}
-    ).SerializeToString()
-    return node
-
-
 class World:
     """Types, two stored datasets and a stored context: what the requests refer to."""
 
     def __init__(self) -> None:
-        declared = {"rate": pb.DOUBLE, "steps": pb.INT}
+        declared = {"count": pb.INT, "score": pb.DOUBLE, "split": pb.STRING}
         self.data = artifact_type("Data", **declared)
         self.model = artifact_type("Model", **declared)
         self.trainer = execution_type("Trainer", **declared)
@@ -71,19 +67,19 @@ class World:
         self.inputs = [
             _stored("Artifacts", i)
             for i in put_artifacts(
-                _value(pb.Artifact(type_id=self.data, uri="s3://d/0", name="d0", state=pb.Artifact.LIVE)),
+                full_values(pb.Artifact(type_id=self.data, uri="s3://d/0", name="d0", state=pb.Artifact.LIVE)),
                 pb.Artifact(type_id=self.data, uri="s3://d/1", external_id="d-1"),
             )
         ]
-        [context_id] = put_contexts(_value(pb.Context(type_id=self.run, name="run-1")))
+        [context_id] = put_contexts(full_values(pb.Context(type_id=self.run, name="run-1")))
         self.context = _stored("Contexts", context_id)
 
     def request(self, step: int = 0) -> dict[str, Any]:
         """A finished step: two inputs as read, a new model, its context as read."""
-        execution = _value(pb.Execution(type_id=self.trainer, name=f"train-{step}"))
+        execution = full_values(pb.Execution(type_id=self.trainer, name=f"train-{step}"))
         execution.last_known_state = pb.Execution.COMPLETE
         execution.system_metadata.Pack(struct_pb2.Struct(fields={"k": struct_pb2.Value(string_value="v")}))
-        model = _value(pb.Artifact(type_id=self.model, uri=f"s3://m/{step}", name=f"m{step}", external_id=f"m-{step}"))
+        model = full_values(pb.Artifact(type_id=self.model, uri=f"s3://m/{step}", name=f"m{step}", external_id=f"m-{step}"))
         output = pb.Event(type=pb.Event.OUTPUT, milliseconds_since_epoch=1234)
         output.path.steps.add().key = "model"
         output.path.steps.add().index = 0
@@ -219,7 +215,7 @@ def _changed_input(world: World) -> dict[str, Any]:
     fields = world.request()
     changed = pb.Artifact()
     changed.CopyFrom(world.inputs[0])
-    changed.properties["steps"].int_value = 8
+    changed.properties["count"].int_value = 8
     fields["artifact_event_pairs"][0]["artifact"] = changed
     return fields
 

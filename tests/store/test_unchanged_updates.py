@@ -16,24 +16,11 @@ from google.protobuf import struct_pb2
 from store.models import Artifact, ArtifactProperty, Context, ContextProperty, Execution, ExecutionProperty
 from store.proto import metadata_store_pb2 as pb
 from store.services.errors import InvalidArgument
-from tests.store.mlmd import artifact_type, call, context_type, execution_type, put_artifacts
+from tests.store.mlmd import artifact_type, call, context_type, execution_type, full_values, put_artifacts
 
 pytestmark = pytest.mark.django_db
 
 DECLARED = {"count": pb.INT, "score": pb.DOUBLE, "split": pb.STRING}
-
-
-def _full(node: Any) -> Any:
-    node.properties["count"].int_value = 3
-    node.properties["score"].double_value = 0.25
-    node.properties["split"].string_value = "train"
-    node.custom_properties["flag"].bool_value = True
-    node.custom_properties["nested"].struct_value.update({"a": [1, "two", None], "b": {"c": 2.5}})
-    node.custom_properties["blob"].proto_value.type_url = "type.googleapis.com/google.protobuf.Struct"
-    node.custom_properties["blob"].proto_value.value = struct_pb2.Struct(
-        fields={"x": struct_pb2.Value(number_value=1)}
-    ).SerializeToString()
-    return node
 
 
 KINDS = {
@@ -47,10 +34,10 @@ def _new(kind: str) -> Any:
     make_type = KINDS[kind][0]
     type_id = make_type("T", **DECLARED)
     if kind == "artifact":
-        return _full(pb.Artifact(type_id=type_id, name="a", uri="s3://a", external_id="x-a", state=pb.Artifact.LIVE))
+        return full_values(pb.Artifact(type_id=type_id, name="a", uri="s3://a", external_id="x-a", state=pb.Artifact.LIVE))
     if kind == "execution":
-        return _full(pb.Execution(type_id=type_id, name="e", external_id="x-e", last_known_state=pb.Execution.RUNNING))
-    return _full(pb.Context(type_id=type_id, name="c", external_id="x-c"))
+        return full_values(pb.Execution(type_id=type_id, name="e", external_id="x-e", last_known_state=pb.Execution.RUNNING))
+    return full_values(pb.Context(type_id=type_id, name="c", external_id="x-c"))
 
 
 def _put(kind: str, *nodes: Any) -> list[int]:
@@ -205,7 +192,7 @@ def test_inputs_passed_back_with_put_execution_stay_as_stored() -> None:
     data = artifact_type("Data", **DECLARED)
     trainer = execution_type("Trainer")
     run = context_type("Run")
-    [dataset_id] = put_artifacts(_full(pb.Artifact(type_id=data, uri="s3://d")))
+    [dataset_id] = put_artifacts(full_values(pb.Artifact(type_id=data, uri="s3://d")))
     before = _snapshot("artifact", dataset_id)
     context = pb.Context(type_id=run, name="run-1")
     for step in range(2):
