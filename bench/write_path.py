@@ -13,14 +13,24 @@ and CPU per call come from a separate pass with SQLite's default checkpoints
 (a growing WAL slows every read), so they include the checkpoints' share; on a
 shared machine they move by tens of percent from run to run, the page count
 does not.
+
+Then the statements the calls ran (recorded in the page-counting pass) are
+replayed on fresh stores set up alike: once on a plain sqlite3 connection
+(BEGIN IMMEDIATE ... COMMIT, the store's pragmas) and once through Django's
+connection in ``transaction.atomic``.  Wall per call of each, beside ours, says
+what our code costs beyond its SQL and commit (that figure includes the
+in-process MetadataStore and the workload's building of its requests).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +60,89 @@ def _store(path: str, artifacts: int, calls: int) -> Any:
     return work
 
 
+Statement = tuple[str, tuple[Any, ...]]
+
+
+@contextlib.contextmanager
+def _recording() -> Iterator[list[list[Statement]]]:
+    """Keep the statements of each put_execution that store.services.sql runs, a list per call."""
+    from store.services import api, sql
+
+    transactions: list[list[Statement]] = []
+    plain_direct, plain_call = sql._direct, api.call
+
+    class Recorder:
+        def __init__(self, connection: Any) -> None:
+            self._connection = connection
+
+        def execute(self, statement: str, params: Any = ()) -> Any:
+            transactions[-1].append((statement, tuple(params)))
+            return self._connection.execute(statement, params)
+
+    def direct(wrapper: Any) -> Any:
+        connection = plain_direct(wrapper)
+        return None if connection is None else Recorder(connection)
+
+    def call(method: str, request: Any) -> Any:
+        transactions.append([])
+        return plain_call(method, request)
+
+    sql._direct, api.call = direct, call
+    try:
+        yield transactions
+    finally:
+        sql._direct, api.call = plain_direct, plain_call
+
+
+def _row_counts(connection: Any) -> tuple[int, ...]:
+    return tuple(
+        connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        for table in ("store_execution", "store_artifact", "store_executionproperty", "store_event", "store_attribution")
+    )
+
+
+def _sqlite_path(work: Any) -> str:
+    from django.db import connections
+
+    return str(connections[work.store._backend.alias].settings_dict["NAME"]).partition("?")[0].removeprefix("file:")
+
+
+def _replay_plain(work: Any, transactions: list[list[Statement]]) -> tuple[float, tuple[int, ...]]:
+    """The statements on a plain sqlite3 connection with the store's pragmas; (seconds, row counts)."""
+    path = _sqlite_path(work)
+    connection = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "cache_size=-16384", "busy_timeout=30000"):
+        connection.execute(f"PRAGMA {pragma}")
+    started = time.perf_counter()
+    for statements in transactions:
+        connection.execute("BEGIN IMMEDIATE")
+        for statement, params in statements:
+            connection.execute(statement, params).fetchall()
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    counts = _row_counts(connection)
+    connection.close()
+    return elapsed, counts
+
+
+def _replay_django(work: Any, transactions: list[list[Statement]]) -> tuple[float, tuple[int, ...]]:
+    """The statements through the store's Django connection, a transaction.atomic each; (seconds, row counts)."""
+    from django.db import transaction
+
+    from store.db import using
+    from store.services import sql
+
+    alias = work.store._backend.alias
+    started = time.perf_counter()
+    with using(alias):
+        for statements in transactions:
+            with transaction.atomic(using=alias):
+                for statement, params in statements:
+                    sql.fetchall(statement.replace("?", "%s"), params)
+    elapsed = time.perf_counter() - started
+    return elapsed, _row_counts(_raw_connection(_sqlite_path(work)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1500, help="put_execution calls per pass")
@@ -72,8 +165,17 @@ def main() -> None:
         raw = _raw_connection(path)
         raw.execute("PRAGMA wal_autocheckpoint = 0")
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        counted.put_executions()
+        with _recording() as transactions:
+            counted.put_executions()
         _busy, frames, _done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        expected = _row_counts(raw)
+
+        # Passes 3 and 4: the recorded statements again, without our code around them.
+        plain = _replay_plain(_store(str(Path(tmp) / "plain.sqlite3"), args.artifacts, args.calls), transactions)
+        django = _replay_django(_store(str(Path(tmp) / "django.sqlite3"), args.artifacts, args.calls), transactions)
+        for replayed in (plain, django):
+            if replayed[1] != expected:
+                raise SystemExit(f"a replay stored {replayed[1]} rows, the calls {expected}: the recording missed statements")
 
     import store
 
@@ -82,6 +184,10 @@ def main() -> None:
     print(f"  WAL pages appended per call: {frames / args.calls:.1f}")
     print(f"  wall per call: {wall / args.calls * 1000:.2f} ms")
     print(f"  CPU per call:  {cpu / args.calls * 1000:.2f} ms")
+    print(f"their {sum(len(t) for t in transactions) / args.calls:.1f} statements per call replayed, wall per call:")
+    print(f"  on a plain sqlite3 connection:           {plain[0] / args.calls * 1000:.2f} ms")
+    print(f"  through Django's transaction.atomic:     {django[0] / args.calls * 1000:.2f} ms")
+    print(f"  ours beyond the replay through Django:   {(wall - django[0]) / args.calls * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ runs the workload end to end against our in-process store on a file and in
 memory, with the workload's own checks of every answer (executions per
 context, filter matches, lineage sizes), and writes its JSON and tables; and
 ``bench/workload.py --until`` stops after the phase it names (bench/floor.py
-relies on it); and our gRPC server targets, through ml-metadata's client
+relies on it); ``bench/write_path.py``, whose replays of the recorded statements
+must store what the calls stored; and our gRPC server targets, through ml-metadata's client
 (from ``.venv-mlmd``, which the run makes when missing, as the conformance step
 does), one of them with the server kept on one CPU.  The ml-metadata stores
 themselves run in the bench only.
@@ -88,3 +89,14 @@ def test_the_grpc_targets_run_through_ml_metadatas_client_one_on_one_cpu(tmp_pat
     assert "CPUs" not in runs["ours-grpc-sqlite"]["server"]
     tables = out.with_suffix(".md").read_text()
     assert "| phase | ours gRPC file | ours gRPC file, 1 CPU |" in tables
+
+
+def test_the_write_path_command_replays_what_the_calls_ran() -> None:
+    # The script itself refuses a replay that stores other rows than the calls did.
+    done = _bench("write_path.py", "--calls", "60", "--artifacts", "100")
+    lines = done.stdout.splitlines()
+    [statements] = [line for line in lines if line.startswith("their ")]
+    assert float(statements.split()[1]) >= 7  # execution, output, their properties, events, links
+    for label in ("WAL pages appended per call", "on a plain sqlite3 connection", "through Django's transaction.atomic"):
+        [line] = [line for line in lines if label in line]
+        assert float(line.split(":")[-1].split()[0]) > 0, line
