@@ -209,23 +209,23 @@ def _record_new_run(
     stored_contexts = nodes.find_unchanged(CONTEXT, contexts) if contexts else {}
     if len(stored_artifacts) != len(given_artifacts) or len(stored_contexts) != len(contexts):
         return None  # an update, a node given twice, a missing node: the general path's business
+    types = {kind: _types(kind, declarations) for kind in (EXECUTION, ARTIFACT, CONTEXT)}
     try:
-        _check(EXECUTION, [execution], {}, declarations)
-        _check(ARTIFACT, new_artifacts, {}, declarations)
-        _check(ARTIFACT, given_artifacts, stored_artifacts, declarations)
-        _check(CONTEXT, contexts, stored_contexts, declarations)
+        _check(EXECUTION, [execution], {}, types[EXECUTION])
+        _check(ARTIFACT, new_artifacts, {}, types[ARTIFACT])
+        _check(ARTIFACT, given_artifacts, stored_artifacts, types[ARTIFACT])
+        _check(CONTEXT, contexts, stored_contexts, types[CONTEXT])
         event_paths = [relations.path_json_text(pair.event) for pair in pairs]
     except MetadataStoreError:
         return None
 
     now = now_ms()
-    [execution_id] = nodes.insert_new(EXECUTION, [execution], _types(EXECUTION, declarations), now)
-    new_ids = iter(nodes.insert_new(ARTIFACT, new_artifacts, _types(ARTIFACT, declarations), now))
+    [execution_id] = nodes.insert_new(EXECUTION, [execution], types[EXECUTION], now)
+    new_ids = iter(nodes.insert_new(ARTIFACT, new_artifacts, types[ARTIFACT], now))
     artifact_ids = [pair.artifact.id if pair.artifact.HasField("id") else next(new_ids) for pair in pairs]
     relations.insert_events(
         [
-            (artifact_id, execution_id, pair.event.type,
-             pair.event.milliseconds_since_epoch if pair.event.HasField("milliseconds_since_epoch") else now, path)
+            relations.event_row(pair.event, artifact_id, execution_id, now, path)
             for artifact_id, pair, path in zip(artifact_ids, pairs, event_paths, strict=True)
         ]
     )
@@ -240,9 +240,8 @@ def _types(kind: NodeKind, declarations: dict[Any, Any]) -> dict[int, Any]:
     return {type_id: declared for (type_kind, type_id), declared in declarations.items() if type_kind == kind.type_kind}
 
 
-def _check(kind: NodeKind, messages: list[Any], stored: dict[int, Any], declarations: dict[Any, Any]) -> None:
+def _check(kind: NodeKind, messages: list[Any], stored: dict[int, Any], types: dict[int, Any]) -> None:
     """``nodes.check_node`` for new nodes (``stored`` empty) or nodes given back as stored."""
-    types = _types(kind, declarations)
     for position, message in enumerate(messages):
         type_id = stored[message.id].type_id if message.HasField("id") else message.type_id
         nodes.check_node(kind, f"{kind.label} #{position}", message, types, type_id)

@@ -347,7 +347,7 @@ def put_nodes(
         if row is None or row.id in unchanged:
             plans.append(_Plan(message=message, row=row))  # an insert, or nothing to write
             continue
-        plans.append(_plan(kind, message, row, stored_props.get(row.id, []), mask))
+        plans.append(_plan(kind, message, row, mask))
 
     now = now_ms()
     new_ids = iter(insert_new(kind, [p.message for p in plans if p.row is None], types, now))
@@ -438,25 +438,23 @@ def _field_value(kind: NodeKind, message: Any, name: str) -> Any:
     return getattr(message, name) if message.HasField(name) else None
 
 
-def _plan(kind: NodeKind, message: Any, row: Any | None, props: list[Any], mask: _Mask | None) -> _Plan:
+def _plan(kind: NodeKind, message: Any, row: Any, mask: _Mask | None) -> _Plan:
+    """What an update of the stored ``row`` writes (new nodes go through ``insert_new``)."""
     plan = _Plan(message=message, row=row)
     for name in _plain_fields(kind):
-        if row is None or mask is None or name in mask.fields:
+        if mask is None or name in mask.fields:
             plan.fields[name] = _field_value(kind, message, name)
     if message.HasField("system_metadata") and kind.name != "context":
         plan.fields["system_metadata"] = message.system_metadata.SerializeToString()
     for custom, source in ((False, message.properties), (True, message.custom_properties)):
         for name, value in source.items():
-            if row is None or mask is None or mask.covers_property(name, custom):
+            if mask is None or mask.covers_property(name, custom):
                 plan.properties[(name, custom)] = values.value_columns(value)
-    if row is not None:
-        if mask is None:
-            plan.replace_all = (False, True)
-        else:
-            plan.replace_all = tuple(
-                c for c, flag in ((False, mask.all_properties), (True, mask.all_custom_properties)) if flag
-            )
-            plan.replace_properties = {(n, False) for n in mask.properties} | {(n, True) for n in mask.custom_properties}
+    if mask is None:
+        plan.replace_all = (False, True)
+    else:
+        plan.replace_all = tuple(c for c, flag in ((False, mask.all_properties), (True, mask.all_custom_properties)) if flag)
+        plan.replace_properties = {(n, False) for n in mask.properties} | {(n, True) for n in mask.custom_properties}
     return plan
 
 
@@ -495,17 +493,21 @@ def _compared_part(kind: NodeKind, message: Any) -> Any:
     """A copy of a node message holding only what an update without a mask replaces.
 
     That is the plain fields of ``_plain_fields`` and both property maps, the
-    long way's own rule; an empty external_id counts as none, as the store
-    keeps it.  Two of them compare as an update would, in one comparison of
-    the protobuf runtime, maps included.
+    long way's own rule.  Two of them compare as an update would, in one
+    comparison of the protobuf runtime, maps included.
     """
-    part = kind.proto()
-    part.CopyFrom(message)
-    for name in _not_replaced(kind):
-        part.ClearField(name)
-    if part.HasField("external_id") and not part.external_id:
-        part.ClearField("external_id")
-    return part
+    return _trimmed_copy(kind, message, _not_replaced(kind))
+
+
+def _trimmed_copy(kind: NodeKind, message: Any, cleared: Iterable[str]) -> Any:
+    """A copy of a node message without the ``cleared`` fields; an empty external_id counts as none, as stored."""
+    copy = kind.proto()
+    copy.CopyFrom(message)
+    for name in cleared:
+        copy.ClearField(name)
+    if copy.HasField("external_id") and not copy.external_id:
+        copy.ClearField("external_id")
+    return copy
 
 
 @lru_cache(maxsize=8)
@@ -638,10 +640,10 @@ def _new_row(
     for custom, source in ((False, message.properties), (True, message.custom_properties)):
         for name in source:
             value = source[name]
-            which = value.WhichOneof("value")
-            if which in _SCALAR_SLOTS:
-                columns = [None] * 7
-                columns[_SCALAR_SLOTS[which]] = getattr(value, which)
+            slot = _SCALAR_SLOTS.get(value.WhichOneof("value"))
+            if slot is not None:
+                columns: list[Any] = [None] * _VALUE_COLUMN_COUNT
+                columns[slot] = getattr(value, VALUE_FIELDS[slot])
                 property_rows.append((name, custom, *columns))
             else:
                 scalar = False
@@ -650,43 +652,30 @@ def _new_row(
         blob = None
     elif scalar:
         blob = _stored_copy(kind, message, type_name, now)
-    else:
+    else:  # a struct or proto value reads back from its columns: build the message from them
         blob = serialized_message(
             kind,
             (0, message.type_id, fields[0], fields[1], now, now, *fields[2:]),
             type_name,
-            ((name, custom, _columns_of(rest)) for name, custom, *rest in property_rows),
+            (
+                (name, custom, values.value_columns(value))
+                for custom, source in ((False, message.properties), (True, message.custom_properties))
+                for name, value in source.items()
+            ),
         )
     return (message.type_id, *fields, now, now, blob), property_rows
 
 
-# Where a scalar value goes among a property row's value columns (int, double, string, bool, struct, proto, url).
-_SCALAR_SLOTS = {"int_value": 0, "double_value": 1, "string_value": 2, "bool_value": 3}
-
-
-def _columns_of(value_columns: Sequence[Any]) -> dict[str, Any]:
-    """A property row's value columns (``_property_values`` order, as written) as ``values.value_columns`` names them."""
-    int_value, double_value, string_value, bool_value, struct_text, proto_value, type_url = value_columns
-    return {
-        "int_value": int_value,
-        "double_value": double_value,
-        "string_value": string_value,
-        "bool_value": bool_value,
-        "struct_value": sql.json_value(struct_text),
-        "proto_value": proto_value,
-        "proto_type_url": type_url,
-    }
+# A property row's value columns as written (``_property_values``): VALUE_FIELDS, then the proto type url;
+# a scalar value goes in its own field's column.
+_VALUE_COLUMN_COUNT = len(VALUE_FIELDS) + 1
+_SCALAR_SLOTS = {name: VALUE_FIELDS.index(name) for name in values.SCALAR_KINDS}
 
 
 def _stored_copy(kind: NodeKind, message: Any, type_name: str, now: int) -> bytes:
     """The stored message of a new node whose values are all scalars: a copy of the request's."""
-    copy = kind.proto()
-    copy.CopyFrom(message)
+    copy = _trimmed_copy(kind, message, _not_stored(kind))
     copy.DiscardUnknownFields()
-    for name in _not_stored(kind):
-        copy.ClearField(name)
-    if copy.HasField("external_id") and not copy.external_id:
-        copy.ClearField("external_id")  # stored as none
     if copy.HasField("system_metadata") and not copy.system_metadata.ByteSize():
         copy.ClearField("system_metadata")  # empty bytes are read back as none
     copy.type = type_name
@@ -697,11 +686,11 @@ def _stored_copy(kind: NodeKind, message: Any, type_name: str, now: int) -> byte
 
 @lru_cache(maxsize=8)
 def _not_stored(kind: NodeKind) -> tuple[str, ...]:
-    """The fields of a request's node message that the store does not keep as given."""
-    kept = {"type_id", *_plain_fields(kind), "properties", "custom_properties"}
-    if kind.name != "context":
-        kept.add("system_metadata")
-    return tuple(f.name for f in kind.proto.DESCRIPTOR.fields if f.name not in kept)
+    """The fields of a new node's message that the store does not keep as given: what an
+    update leaves alone (``_not_replaced``) but for the type id and, on nodes that have
+    it in their row, system_metadata."""
+    kept = {"type_id"} | ({"system_metadata"} if "system_metadata" in _WRITE_FIELDS[kind.name] else set())
+    return tuple(name for name in _not_replaced(kind) if name not in kept)
 
 
 _WRITE_FIELDS = {

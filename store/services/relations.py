@@ -98,15 +98,7 @@ def put_events(
                 f" and execution {event.execution_id} already exists"
             )
         seen.add(key)
-        rows.append(
-            (
-                event.artifact_id,
-                event.execution_id,
-                event.type,
-                event.milliseconds_since_epoch if event.HasField("milliseconds_since_epoch") else now,
-                path_json_text(event),
-            )
-        )
+        rows.append(event_row(event, event.artifact_id, event.execution_id, now, path_json_text(event)))
     insert_events(rows)
     return len(rows)
 
@@ -114,8 +106,14 @@ def put_events(
 _EVENT_COLUMNS = ("artifact_id", "execution_id", "type", "milliseconds_since_epoch", "path")
 
 
+def event_row(event: Any, artifact_id: int, execution_id: int, now: int, path: str | None) -> tuple[Any, ...]:
+    """An event's row for ``insert_events``: its time is ``now`` unless it has one; ``path`` from ``path_json_text``."""
+    milliseconds = event.milliseconds_since_epoch if event.HasField("milliseconds_since_epoch") else now
+    return (artifact_id, execution_id, event.type, milliseconds, path)
+
+
 def insert_events(rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert checked events: (artifact id, execution id, type, milliseconds, path as ``path_json_text``)."""
+    """Insert checked events, rows made by ``event_row``."""
     sql.insert(Event, _EVENT_COLUMNS, rows)
 
 

@@ -32,14 +32,14 @@ def value_kind(value: pb.Value) -> str | None:
 
 
 _EMPTY_COLUMNS: dict[str, Any] = {**{field: None for field in VALUE_FIELDS}, "proto_type_url": None}
-_SCALAR_KINDS = frozenset({"int_value", "double_value", "string_value", "bool_value"})
+SCALAR_KINDS = frozenset({"int_value", "double_value", "string_value", "bool_value"})
 
 
 def value_columns(value: pb.Value) -> dict[str, Any]:
     """The property-row columns for a Value; every value column is present."""
     columns = dict(_EMPTY_COLUMNS)
     kind = value.WhichOneof("value")
-    if kind in _SCALAR_KINDS:
+    if kind in SCALAR_KINDS:
         columns[kind] = getattr(value, kind)
     elif kind == "struct_value":
         columns["struct_value"] = json_format.MessageToDict(value.struct_value)
