@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import re
 import signal
 import sqlite3
 import sys
@@ -33,60 +32,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-METHOD = "PutExecution"
-Statement = tuple[str, tuple[Any, ...]]
-Recording = list[tuple[list[Statement], bytes]]
-
-
-class _Recorder:
-    """The sqlite3 connection as store.services.sql sees it, keeping each statement it runs."""
-
-    def __init__(self, connection: sqlite3.Connection, log: list[Statement]) -> None:
-        self._connection = connection
-        self._log = log
-
-    def execute(self, statement: str, params: Any = ()) -> sqlite3.Cursor:
-        self._log.append((statement, tuple(params)))
-        return self._connection.execute(statement, params)
-
-
-def recording_call(recording: Recording) -> Any:
-    """api.call, keeping every PutExecution's statements and answer in ``recording``."""
-    from django.db import connections
-
-    from store.services import api, sql
-
-    local = threading.local()
-    plain_direct = sql._direct
-
-    def direct(wrapper: Any) -> Any:
-        connection = plain_direct(wrapper)
-        log = getattr(local, "log", None)
-        return connection if connection is None or log is None else _Recorder(connection, log)
-
-    sql._direct = direct
-
-    def call(method: str, request: Any) -> Any:
-        if method != METHOD:
-            return api.call(method, request)
-        wrapper = connections["default"]
-        wrapper.ensure_connection()
-        seen: list[str] = []
-        local.log = []
-        wrapper.connection.set_trace_callback(seen.append)
-        try:
-            response = api.call(method, request)
-        finally:
-            wrapper.connection.set_trace_callback(None)
-            log, local.log = local.log, None
-        # Everything between BEGIN and COMMIT must have gone through store.services.sql,
-        # or the replay would leave out work the store did.
-        if len(seen) != len(log) + 2 or not seen[0].startswith("BEGIN") or seen[-1] != "COMMIT":
-            raise RuntimeError(f"PutExecution ran {len(seen)} statements, {len(log)} of them recorded: {seen}")
-        recording.append((log, response.SerializeToString()))
-        return response
-
-    return call
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sqlreplay import METHOD, Recording, recording_call, replay, store_pragmas  # noqa: E402
 
 
 def replaying_call(recording: Recording, database: str, synchronous: str, run_sql: bool) -> Any:
@@ -99,10 +46,7 @@ def replaying_call(recording: Recording, database: str, synchronous: str, run_sq
     calls = iter(recording)
     lock = threading.Lock()
     local = threading.local()
-    # The store's own pragmas (mlmdsite/env.py), but for the sync per commit.
-    pragmas = re.sub(
-        r"synchronous=\w+", f"synchronous={synchronous}", settings.DATABASES["default"]["OPTIONS"]["init_command"]
-    )
+    pragmas = store_pragmas(settings.DATABASES["default"]["OPTIONS"]["init_command"], synchronous)
 
     def connection() -> sqlite3.Connection:
         if getattr(local, "connection", None) is None:
@@ -116,11 +60,7 @@ def replaying_call(recording: Recording, database: str, synchronous: str, run_sq
         with lock:
             statements, answer = next(calls)
         if run_sql:
-            db = connection()
-            db.execute("BEGIN IMMEDIATE")
-            for statement, params in statements:
-                db.execute(statement, params)
-            db.execute("COMMIT")
+            replay(connection(), statements)
         return svc.PutExecutionResponse.FromString(answer)
 
     return call

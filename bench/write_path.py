@@ -60,38 +60,21 @@ def _store(path: str, artifacts: int, calls: int) -> Any:
     return work
 
 
-Statement = tuple[str, tuple[Any, ...]]
-
-
 @contextlib.contextmanager
-def _recording() -> Iterator[list[list[Statement]]]:
-    """Keep the statements of each put_execution that store.services.sql runs, a list per call."""
+def _recording(alias: str) -> Iterator[list[list[Any]]]:
+    """The statements of each put_execution on ``alias`` (bench/sqlreplay.py), a list per call."""
+    from bench.sqlreplay import recording_call
     from store.services import api, sql
 
-    transactions: list[list[Statement]] = []
+    recording: list[Any] = []
     plain_direct, plain_call = sql._direct, api.call
-
-    class Recorder:
-        def __init__(self, connection: Any) -> None:
-            self._connection = connection
-
-        def execute(self, statement: str, params: Any = ()) -> Any:
-            transactions[-1].append((statement, tuple(params)))
-            return self._connection.execute(statement, params)
-
-    def direct(wrapper: Any) -> Any:
-        connection = plain_direct(wrapper)
-        return None if connection is None else Recorder(connection)
-
-    def call(method: str, request: Any) -> Any:
-        transactions.append([])
-        return plain_call(method, request)
-
-    sql._direct, api.call = direct, call
+    api.call = recording_call(recording, alias, inner=plain_call)
+    transactions: list[list[Any]] = []
     try:
         yield transactions
     finally:
         sql._direct, api.call = plain_direct, plain_call
+        transactions.extend(statements for statements, _answer in recording)
 
 
 def _row_counts(connection: Any) -> tuple[int, ...]:
@@ -107,25 +90,25 @@ def _sqlite_path(work: Any) -> str:
     return str(connections[work.store._backend.alias].settings_dict["NAME"]).partition("?")[0].removeprefix("file:")
 
 
-def _replay_plain(work: Any, transactions: list[list[Statement]]) -> tuple[float, tuple[int, ...]]:
+def _replay_plain(work: Any, transactions: list[list[Any]]) -> tuple[float, tuple[int, ...]]:
     """The statements on a plain sqlite3 connection with the store's pragmas; (seconds, row counts)."""
-    path = _sqlite_path(work)
-    connection = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "cache_size=-16384", "busy_timeout=30000"):
-        connection.execute(f"PRAGMA {pragma}")
+    from django.db import connections
+
+    from bench.sqlreplay import replay, store_pragmas
+
+    settings = connections[work.store._backend.alias].settings_dict
+    connection = sqlite3.connect(_sqlite_path(work), isolation_level=None)
+    connection.executescript(store_pragmas(settings["OPTIONS"]["init_command"], "FULL"))
     started = time.perf_counter()
     for statements in transactions:
-        connection.execute("BEGIN IMMEDIATE")
-        for statement, params in statements:
-            connection.execute(statement, params).fetchall()
-        connection.execute("COMMIT")
+        replay(connection, statements)
     elapsed = time.perf_counter() - started
     counts = _row_counts(connection)
     connection.close()
     return elapsed, counts
 
 
-def _replay_django(work: Any, transactions: list[list[Statement]]) -> tuple[float, tuple[int, ...]]:
+def _replay_django(work: Any, transactions: list[list[Any]]) -> tuple[float, tuple[int, ...]]:
     """The statements through the store's Django connection, a transaction.atomic each; (seconds, row counts)."""
     from django.db import transaction
 
@@ -165,7 +148,7 @@ def main() -> None:
         raw = _raw_connection(path)
         raw.execute("PRAGMA wal_autocheckpoint = 0")
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        with _recording() as transactions:
+        with _recording(counted.store._backend.alias) as transactions:
             counted.put_executions()
         _busy, frames, _done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         expected = _row_counts(raw)
