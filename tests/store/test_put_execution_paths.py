@@ -309,8 +309,13 @@ def test_a_finished_step_runs_one_statement_per_table_it_writes() -> None:
     fields = world.request()
     with CaptureQueriesContext(connection) as captured:
         call("PutExecution", **fields)
-    writes = [q["sql"].split()[2].strip('"`') for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    statements = [q["sql"] for q in captured.captured_queries]
+    writes = [s.split()[2].strip('"`') for s in statements if s.startswith("INSERT")]
     assert sorted(writes) == sorted([
         "store_execution", "store_executionproperty", "store_artifact", "store_artifactproperty",
         "store_event", "store_attribution", "store_association",
     ])
+    # Reads: the request's types, then its two inputs in one query and its context in another (none per node).
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len(reads) == 3, reads
+    assert not [s for s in statements if s.split()[0] in ("UPDATE", "DELETE")], statements
