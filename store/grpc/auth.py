@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -21,26 +20,18 @@ HEALTH_SERVICE_PREFIX = "/grpc.health.v1.Health/"
 _SCHEME = "bearer "
 
 
-class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Refuse every RPC but health checks unless it carries the configured token."""
+REFUSAL = (grpc.StatusCode.UNAUTHENTICATED, "Missing or invalid 'authorization: Bearer <token>' metadata.")
+
+
+class BearerToken:
+    """The configured token, and whether a call's metadata carries it."""
 
     def __init__(self, token: str) -> None:
         if not token:
             raise ValueError("An empty token would let every client in.")
         self._token = token.encode()
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        method = handler_call_details.method
-        if method.startswith(HEALTH_SERVICE_PREFIX) or self._authorized(handler_call_details.invocation_metadata):
-            return continuation(handler_call_details)
-        logger.info("%s refused: UNAUTHENTICATED missing or wrong bearer token", method)
-        return _UNAUTHENTICATED_HANDLER
-
-    def _authorized(self, metadata: Any) -> bool:
+    def authorized(self, metadata: Any) -> bool:
         for key, value in metadata or ():
             if key != "authorization":
                 continue
@@ -50,10 +41,9 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
                 return hmac.compare_digest(text[len(_SCHEME) :].strip().encode(), self._token)
         return False
 
-
-def _refuse(request: Any, context: grpc.ServicerContext) -> Any:
-    context.abort(grpc.StatusCode.UNAUTHENTICATED, "Missing or invalid 'authorization: Bearer <token>' metadata.")
-
-
-# No deserializer: the request body of a refused call is never parsed.
-_UNAUTHENTICATED_HANDLER = grpc.unary_unary_rpc_method_handler(_refuse)
+    def refusal(self, method: str, metadata: Any) -> tuple[grpc.StatusCode, str] | None:
+        """None if the call may run, else its status (the gate of store/grpc/engine.py)."""
+        if method.startswith(HEALTH_SERVICE_PREFIX) or self.authorized(metadata):
+            return None
+        logger.info("%s refused: UNAUTHENTICATED missing or wrong bearer token", method)
+        return REFUSAL

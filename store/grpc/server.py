@@ -1,8 +1,9 @@
 """Build and run the MLMD gRPC server.
 
-Transport concerns only: a thread pool, message size limits, the standard
-health service, optional TLS and bearer-token auth, and a shutdown that lets
-in-flight requests finish.  What a request does is the servicer's business.
+Transport concerns only: the threads that serve calls (store/grpc/engine.py),
+message size limits, the standard health service, optional TLS and
+bearer-token auth, and a shutdown that lets in-flight requests finish.  What a
+request does is the servicer's business.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from types import FrameType
 import grpc
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 
 from mlmdsite.env import envstr
 from store.grpc import connection
 from store.grpc.affinity import format_cpu_list, pin_process
-from store.grpc.auth import BearerTokenInterceptor
-from store.grpc.pool import LifoThreadPool
-from store.grpc.servicer import SERVICE_NAME, ApiCall, MetadataStoreServicer, add_to_server
+from store.grpc.auth import BearerToken
+from store.grpc.engine import CallServer, EngineError, method_paths
+from store.grpc.pool import ConnectionStack
+from store.grpc.servicer import SERVICE_NAME, ApiCall, MetadataStoreServicer
 from store.grpc.tls import server_credentials
 from store.proto import metadata_store_pb2 as pb
 
@@ -59,11 +61,11 @@ class ServerOptions:
 class StoreServer:
     """A bound (not yet started) server and the health service that reports on it."""
 
-    server: grpc.Server
+    server: CallServer
     health: health.HealthServicer
     port: int
     options: ServerOptions
-    pool: LifoThreadPool
+    connections: ConnectionStack
 
     @property
     def address(self) -> str:
@@ -79,10 +81,10 @@ class StoreServer:
         grace = self.options.grace_seconds if grace is None else grace
         # Health checks answer NOT_SERVING first, so balancers drain us.
         self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
-        # Calls past their grace were cancelled, but a handler cannot be interrupted: wait
-        # for it to end its transaction (as Python waits for a ThreadPoolExecutor at exit).
-        self.pool.shutdown(wait=True)
+        # Calls past their grace are cancelled, but a handler cannot be interrupted:
+        # this returns once every handler has ended its transaction.
+        self.server.stop(grace)
+        self.connections.close_all()
 
 
 def format_address(host: str, port: int) -> str:
@@ -99,19 +101,34 @@ def token_from_environment() -> str | None:
 
 def build_server(options: ServerOptions, alias: str = DEFAULT_DB_ALIAS, call: ApiCall | None = None) -> StoreServer:
     """A server for ``alias`` bound to ``options.address`` (port 0 picks a free one)."""
-    interceptors: list[grpc.ServerInterceptor] = [BearerTokenInterceptor(options.token)] if options.token else []
-    # Sequential calls stay on one thread and its warm database connection (store/grpc/pool.py).
-    pool = LifoThreadPool(options.workers, thread_name_prefix="mlmd-grpc")
-    server = grpc.server(
-        pool,  # type: ignore[arg-type]  # grpc only calls submit()
-        interceptors=interceptors,
-        options=_channel_options(options),
-    )
-    add_to_server(MetadataStoreServicer(alias, call), server)
+    token = BearerToken(options.token) if options.token else None
+    connections = ConnectionStack(alias)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    handlers = {
+        **method_paths(SERVICE_NAME, MetadataStoreServicer(alias, call, connections).method_handlers()),
+        **method_paths(health.SERVICE_NAME, _health_handlers(health_servicer)),
+    }
+    try:
+        server = CallServer(
+            handlers,
+            options.workers,
+            options=_channel_options(options),
+            gate=token.refusal if token else None,
+            thread_name_prefix="mlmd-grpc",
+        )
+    except EngineError as exc:
+        raise ServerStartError(str(exc)) from exc
     port = _bind(server, options)
-    return StoreServer(server=server, health=health_servicer, port=port, options=options, pool=pool)
+    return StoreServer(server=server, health=health_servicer, port=port, options=options, connections=connections)
+
+
+def _health_handlers(servicer: health.HealthServicer) -> dict[str, grpc.RpcMethodHandler]:
+    """grpc.health.v1.Health: Check, and Watch in grpcio's non-blocking form."""
+    request, response = health_pb2.HealthCheckRequest.FromString, health_pb2.HealthCheckResponse.SerializeToString
+    return {
+        "Check": grpc.unary_unary_rpc_method_handler(servicer.Check, request, response),
+        "Watch": grpc.unary_stream_rpc_method_handler(servicer.Watch, request, response),
+    }
 
 
 def _channel_options(options: ServerOptions) -> list[tuple[str, int]]:
@@ -125,15 +142,13 @@ def _channel_options(options: ServerOptions) -> list[tuple[str, int]]:
     ]
 
 
-def _bind(server: grpc.Server, options: ServerOptions) -> int:
+def _bind(server: CallServer, options: ServerOptions) -> int:
+    credentials = server_credentials(options.ssl_config) if options.ssl_config is not None else None
     try:
-        if options.ssl_config is not None:
-            port = server.add_secure_port(options.address, server_credentials(options.ssl_config))
-        else:
-            port = server.add_insecure_port(options.address)
-    except (RuntimeError, ValueError) as exc:
+        port = server.add_port(options.address, credentials)
+    except EngineError as exc:
         raise ServerStartError(f"Cannot listen on {options.address}: {exc}") from exc
-    if not port:  # older grpcio reports a failed bind as port 0
+    if not port:  # the C core reports a failed bind as port 0
         raise ServerStartError(f"Cannot listen on {options.address} (address in use or not available).")
     return port
 

@@ -21,6 +21,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from store import db
+from store.grpc.pool import ConnectionStack
 from store.proto import metadata_store_service_pb2
 from store.services.errors import MetadataStoreError
 
@@ -43,17 +44,28 @@ class MetadataStoreServicer:
     """Runs MLMD RPCs on one database alias and turns store errors into statuses.
 
     ``call`` is ``store.services.api.call`` unless a caller injects another
-    implementation (tests that need a slow or failing core).
+    implementation (tests that need a slow or failing core).  With
+    ``connections`` (the server's), each call runs on a connection lent by it
+    instead of its thread's own (store/grpc/pool.py).
     """
 
-    def __init__(self, alias: str = DEFAULT_DB_ALIAS, call: ApiCall | None = None) -> None:
+    def __init__(
+        self, alias: str = DEFAULT_DB_ALIAS, call: ApiCall | None = None, connections: ConnectionStack | None = None
+    ) -> None:
         self.alias = alias
+        self.connections = connections
         # Resolved now, not on the first request: a core that fails to import
         # stops the server at startup instead of answering INTERNAL to everyone.
         self.call: ApiCall = call if call is not None else _default_api_call()
 
     def handle(self, method: str, request: Message, context: grpc.ServicerContext) -> Message:
         """Serve one RPC; never lets an exception escape as UNKNOWN."""
+        if self.connections is None:
+            return self._handle(method, request, context)
+        with self.connections.lend():
+            return self._handle(method, request, context)
+
+    def _handle(self, method: str, request: Message, context: grpc.ServicerContext) -> Message:
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             # The client has already given up: don't start a transaction nobody waits for.

@@ -40,6 +40,7 @@ def serve_with() -> Iterator[Serve]:
         started.append((store_server, channel))
         return service_grpc.MetadataStoreServiceStub(channel)
 
+    start.started = started  # type: ignore[attr-defined]  # (server, channel) of each, for tests that stop one
     yield start
     for store_server, channel in started:
         channel.close()

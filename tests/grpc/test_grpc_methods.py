@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from store.proto import metadata_store_pb2 as pb
 from store.proto import metadata_store_service_pb2 as svc
 from store.proto import metadata_store_service_pb2_grpc as service_grpc
+from tests.grpc.conftest import Serve
 from tests.grpc.servers import ServerProcess, rpc_error
 
 SERVICE = svc.DESCRIPTOR.services_by_name["MetadataStoreService"]
@@ -103,3 +104,14 @@ def test_round_trip_through_the_store(stub: service_grpc.MetadataStoreServiceStu
     assert stored.uri == "/data/1"
     assert stored.properties["size"].int_value == 3
     assert stored.type == name
+
+
+def test_health_watch_streams_the_status_and_ends_when_the_server_stops(serve_with: Serve) -> None:
+    stub = serve_with(lambda method, request: svc.GetArtifactTypesResponse())
+    store_server, channel = serve_with.started[-1]  # type: ignore[attr-defined]
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
+    assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+    stub.GetArtifactTypes(svc.GetArtifactTypesRequest(), timeout=10)  # calls go on beside the watch
+    store_server.stop(30)
+    assert [answer.status for answer in watch] == [health_pb2.HealthCheckResponse.NOT_SERVING]
+    assert watch.code() is grpc.StatusCode.OK
