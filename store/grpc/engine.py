@@ -5,8 +5,8 @@ and hands each call to a worker thread, which asks for the request message and
 waits for the poller to pass it over; the poller wakes again for every
 completion after.  A call thus crossed threads three times, each a wake-up of
 a sleeping thread and a handover of the GIL, on another CPU whenever the OS
-had one idle.  On this project's 2-vCPU machine a bare call took 0.65-0.73 ms
-round trip through it against 0.36-0.40 ms here (README, Performance).
+had one idle.  On this project's 2-vCPU machine a bare call took 0.64-0.65 ms
+round trip through it (p50) against 0.34-0.38 ms here (README, Performance).
 
 Here each thread has a completion queue of its own and asks grpcio's C core
 for one call at a time on it.  The thread that gets a call receives its
@@ -387,10 +387,12 @@ class CallServer:
         tag = event.tag
         kind = type(tag)
         if kind is _Received:
+            asked = False
             try:
-                self._serve(tag.call, event)
+                asked = self._serve(tag.call, event)
             finally:
-                self._ask(worker)
+                if not asked:
+                    self._ask(worker)
         elif kind is _Asked:
             if not event.success:
                 return  # the server is stopping
@@ -416,12 +418,13 @@ class CallServer:
             except Exception:
                 logger.exception("gRPC server: a callback at the end of %s failed", call.method)
 
-    def _serve(self, call: _Call, event: Any) -> None:
+    def _serve(self, call: _Call, event: Any) -> bool:
+        """Run the call's handler and answer; True if the thread has asked for its next call already."""
         data = event.batch_operations[0].message() if event.success else None
         if data is None:  # no request message: the client went away, or sent none
             if not call.finished:
                 self._answer(call, None, grpc.StatusCode.UNIMPLEMENTED, f'"{call.method}" requires exactly one request message.')
-            return
+            return False
         method = call.event.call_details.method
         handler = self._handlers.get(method)
         with self._state:
@@ -431,13 +434,19 @@ class CallServer:
                 refused = self._gate(grpc_common.decode(method), call.event.invocation_metadata)
                 if refused is not None:
                     self._answer(call, None, *refused)
-                    return
+                    return False
             if handler is None:
                 self._answer(call, None, grpc.StatusCode.UNIMPLEMENTED, _METHOD_NOT_FOUND)
-            elif handler.response_streaming:
+                return False
+            if handler.response_streaming:
                 self._start_stream(call, handler, data)
-            else:
-                self._answer(call, *self._run(call, handler, data))
+                return False
+            result = self._run(call, handler, data)
+            # Ask for the next call before answering: a client calling in sequence then finds
+            # this thread (and its warm caches) waiting, not another one.
+            self._ask(call.worker)
+            self._answer(call, *result)
+            return True
         finally:
             with self._state:
                 self._running -= 1
