@@ -177,13 +177,15 @@ class _Stream:
         self._queue: deque[bytes | None] = deque()  # None: the end of the stream
         self._sending = False
         self._metadata_sent = False
+        self._ended = False  # the end is queued or sent: later responses are dropped
 
     def send(self, response: Any) -> None:
         """grpcio's ``send_response_callback``: a response, or None to end the call with OK."""
         item = None if response is None else (self._serializer(response) if self._serializer else response)
         with self._call.worker.lock:
-            if self._call.finished:
+            if self._call.finished or self._ended:
                 return
+            self._ended = item is None
             self._queue.append(item)
             if not self._sending:
                 self._next()
@@ -203,7 +205,6 @@ class _Stream:
             self._metadata_sent = True
         if item is None:
             operations.append(cygrpc.SendStatusFromServerOperation(None, cygrpc.StatusCode.ok, b"", _NO_FLAGS))
-            self._queue.clear()
         else:
             operations.append(cygrpc.SendMessageOperation(item, _NO_FLAGS))
         self._sending = True
