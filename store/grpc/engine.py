@@ -249,7 +249,7 @@ _SHUTDOWN = object()
 
 
 class _Worker:
-    """A thread, its completion queue, and whether it has a call outstanding."""
+    """A thread and its completion queue, on which it asks for one call at a time."""
 
     def __init__(self, number: int) -> None:
         self.number = number

@@ -102,10 +102,10 @@ def token_from_environment() -> str | None:
 def build_server(options: ServerOptions, alias: str = DEFAULT_DB_ALIAS, call: ApiCall | None = None) -> StoreServer:
     """A server for ``alias`` bound to ``options.address`` (port 0 picks a free one)."""
     token = BearerToken(options.token) if options.token else None
-    connections = ConnectionStack(alias)
+    servicer = MetadataStoreServicer(alias, call, lend_connections=True)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     handlers = {
-        **method_paths(SERVICE_NAME, MetadataStoreServicer(alias, call, connections).method_handlers()),
+        **method_paths(SERVICE_NAME, servicer.method_handlers()),
         **method_paths(health.SERVICE_NAME, _health_handlers(health_servicer)),
     }
     try:
@@ -119,7 +119,8 @@ def build_server(options: ServerOptions, alias: str = DEFAULT_DB_ALIAS, call: Ap
     except EngineError as exc:
         raise ServerStartError(str(exc)) from exc
     port = _bind(server, options)
-    return StoreServer(server=server, health=health_servicer, port=port, options=options, connections=connections)
+    assert servicer.connections is not None
+    return StoreServer(server=server, health=health_servicer, port=port, options=options, connections=servicer.connections)
 
 
 def _health_handlers(servicer: health.HealthServicer) -> dict[str, grpc.RpcMethodHandler]:

@@ -45,15 +45,13 @@ class MetadataStoreServicer:
 
     ``call`` is ``store.services.api.call`` unless a caller injects another
     implementation (tests that need a slow or failing core).  With
-    ``connections`` (the server's), each call runs on a connection lent by it
-    instead of its thread's own (store/grpc/pool.py).
+    ``lend_connections`` (the server's), each call runs on a connection lent by
+    ``self.connections`` instead of its thread's own (store/grpc/pool.py).
     """
 
-    def __init__(
-        self, alias: str = DEFAULT_DB_ALIAS, call: ApiCall | None = None, connections: ConnectionStack | None = None
-    ) -> None:
+    def __init__(self, alias: str = DEFAULT_DB_ALIAS, call: ApiCall | None = None, lend_connections: bool = False) -> None:
         self.alias = alias
-        self.connections = connections
+        self.connections = ConnectionStack(alias) if lend_connections else None
         # Resolved now, not on the first request: a core that fails to import
         # stops the server at startup instead of answering INTERNAL to everyone.
         self.call: ApiCall = call if call is not None else _default_api_call()
